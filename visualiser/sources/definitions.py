@@ -1,0 +1,98 @@
+"""Loads a RabbitMQ definitions export and shows it offline, with no broker at all.
+
+Accepts both forms the broker writes: the whole-broker export (management UI,
+``rabbitmqctl export_definitions``, ``GET /api/definitions``) whose objects name their
+vhost, and the single-vhost export (``GET /api/definitions/<vhost>``) whose objects do not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..model.entities import BrokerSnapshot
+from .normalise import group_by_vhost, vhost_snapshot
+from .status import SourceStatus
+
+if TYPE_CHECKING:
+    from ..hub import Hub
+
+SOURCE = "definitions"
+_SECTIONS = ("exchanges", "queues", "bindings", "policies")
+
+
+class DefinitionsError(ValueError):
+    """The file cannot be shown; the message names it and says what is wrong."""
+
+
+def parse_definitions(data: Any, *, single_vhost_name: str = "/") -> BrokerSnapshot:
+    if not isinstance(data, dict):
+        raise DefinitionsError(f"not a definitions export: the top level is a JSON {type(data).__name__}")
+    if not any(key in data for key in _SECTIONS):
+        raise DefinitionsError("not a definitions export: no exchanges, queues, bindings or policies")
+    for key in (*_SECTIONS, "vhosts"):
+        if key in data and not isinstance(data[key], list):
+            raise DefinitionsError(f"not a definitions export: '{key}' is not a list")
+    sections = {key: [item for item in data.get(key, []) if isinstance(item, dict)] for key in _SECTIONS}
+    whole_broker = "vhosts" in data or any("vhost" in item for items in sections.values() for item in items)
+    default = None if whole_broker else single_vhost_name
+    grouped = {key: group_by_vhost(items, default) for key, items in sections.items()}
+    names = {v["name"] for v in data.get("vhosts", []) if isinstance(v, dict) and isinstance(v.get("name"), str)}
+    names |= {vhost for by_vhost in grouped.values() for vhost in by_vhost}
+    if not names:
+        names = {single_vhost_name}
+    vhosts = {
+        name: vhost_snapshot(
+            name,
+            exchanges=grouped["exchanges"].get(name, []),
+            queues=grouped["queues"].get(name, []),
+            bindings=grouped["bindings"].get(name, []),
+            policies=grouped["policies"].get(name, []),
+            add_builtin_exchanges=True,
+            compute_queue_policies=True,
+        )
+        for name in sorted(names)
+    }
+    version = data.get("rabbitmq_version") or data.get("rabbit_version")
+    return BrokerSnapshot(vhosts=vhosts, broker={"rabbitmq_version": version} if isinstance(version, str) else {})
+
+
+def load_definitions(path: str) -> BrokerSnapshot:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise DefinitionsError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DefinitionsError(f"{path}: is a directory, not a definitions file") from None
+    except PermissionError:
+        raise DefinitionsError(f"{path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise DefinitionsError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DefinitionsError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise DefinitionsError(f"{path}: not JSON (nested too deeply)") from None
+    try:
+        return parse_definitions(data)
+    except DefinitionsError as exc:
+        raise DefinitionsError(f"{path}: {exc}") from None
+
+
+class DefinitionsSource:
+    """A static source: load once (the caller validated it at start-up), post once."""
+
+    def __init__(self, path: str, hub: Hub):
+        self.path, self.hub = path, hub
+        self.snapshot = load_definitions(path)
+
+    def start(self) -> None:
+        now = time.time()
+        self.hub.publish_broker(SOURCE, self.snapshot)
+        detail = f"{os.path.basename(self.path)} (offline definitions)"
+        self.hub.publish_status(SourceStatus(SOURCE, state="ok", detail=detail, last_success=now, since=now))
+
+    def stop(self) -> None:
+        pass

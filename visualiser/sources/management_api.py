@@ -1,0 +1,197 @@
+"""A read-only client for the RabbitMQ management HTTP API.
+
+It asks only for the columns the graph needs and pages through large listings, which
+keeps a 5,000-queue broker's poll small. Every failure becomes a typed SourceError with a
+message fit to show a user; credentials never appear in one (the URL we report is
+redacted, and requests' own exception text, which may carry the URL, is not passed on).
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+
+from ..model.entities import BrokerSnapshot
+from .normalise import MalformedInput, group_by_vhost, require_list, vhost_snapshot
+
+QUEUE_COLUMNS = ",".join(
+    [
+        "name", "vhost", "type", "durable", "auto_delete", "exclusive", "arguments", "policy",
+        "effective_policy_definition", "messages_ready", "messages_unacknowledged", "consumers",
+        "consumer_utilisation", "consumer_capacity", "state",
+        "message_stats.publish_details.rate", "message_stats.deliver_get_details.rate",
+        "message_stats.ack_details.rate", "message_stats.redeliver_details.rate",
+    ]
+)  # fmt: skip
+EXCHANGE_COLUMNS = ",".join(
+    [
+        "name", "vhost", "type", "durable", "auto_delete", "internal", "arguments", "policy",
+        "message_stats.publish_in_details.rate", "message_stats.publish_out_details.rate",
+    ]
+)  # fmt: skip
+BINDING_COLUMNS = "source,vhost,destination,destination_type,routing_key,arguments"
+CONNECTION_COLUMNS = "name,vhost,user,peer_host,peer_port,client_properties"
+CONSUMER_COLUMNS = "consumer_tag,queue,channel_details,prefetch_count,ack_required,active,exclusive"
+
+
+class SourceError(Exception):
+    """A failure to read a source, with a message safe to show anyone."""
+
+    state = "error"
+
+
+class Unreachable(SourceError):
+    state = "unreachable"
+
+
+class Unauthorised(SourceError):
+    state = "unauthorised"
+
+
+class BadResponse(SourceError):
+    state = "error"
+
+
+def split_credentials(url: str, default_user: str = "guest", default_password: str = "guest") -> tuple[str, str, str]:
+    """('http://host:15672', user, password) from a URL that may carry credentials."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {redact_url(url)}")
+    user = parts.username if parts.username is not None else default_user
+    password = parts.password if parts.password is not None else default_password
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), user, password
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and pages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, ""))
+    except ValueError:
+        return "(unparseable URL)"
+
+
+class ManagementClient:
+    def __init__(self, url: str, timeout: float = 5.0, page_size: int = 500):
+        self.base_url, user, password = split_credentials(url)
+        self.timeout = timeout
+        self.page_size = page_size
+        self._auth = (user, password)
+        self._sessions: dict[int, requests.Session] = {}
+
+    def __repr__(self) -> str:
+        return f"ManagementClient({self.base_url!r})"
+
+    def _session(self) -> requests.Session:
+        import threading
+
+        key = threading.get_ident()  # requests.Session is not documented thread-safe
+        if key not in self._sessions:
+            session = requests.Session()
+            session.auth = self._auth
+            session.headers["Accept"] = "application/json"
+            self._sessions[key] = session
+        return self._sessions[key]
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        url = self.base_url + path
+        try:
+            response = self._session().get(url, params=params, timeout=self.timeout)
+        except requests.Timeout:
+            raise Unreachable(f"management API at {self.base_url} timed out after {self.timeout:g}s") from None
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            raise Unreachable(f"management API at {self.base_url} unreachable ({reason})") from None
+        if response.status_code in (401, 403):
+            raise Unauthorised(
+                f"management API refused the credentials ({response.status_code}) for {path}: "
+                "the user needs the 'monitoring' tag"
+            )
+        if response.status_code == 404:
+            raise BadResponse(f"management API has no {path} (404): is the management plugin enabled?")
+        if response.status_code >= 400:
+            hint = " (one object with a non-UTF-8 name can break a whole listing)" if response.status_code == 500 else ""
+            raise BadResponse(f"management API answered {response.status_code} for {path}{hint}")
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError):
+            kind = response.headers.get("Content-Type", "unknown type")
+            raise BadResponse(f"management API answered non-JSON ({kind}) for {path}") from None
+
+    def get_list(self, path: str, columns: str) -> list[dict[str, Any]]:
+        try:
+            return require_list(self.get(path, {"columns": columns}), path)
+        except MalformedInput as exc:
+            raise BadResponse(str(exc)) from None
+
+    def get_paginated(self, path: str, columns: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.get(path, {"page": page, "page_size": self.page_size, "columns": columns})
+            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+                raise BadResponse(f"{path}: expected a paginated object with 'items'")
+            items.extend(item for item in body["items"] if isinstance(item, dict))
+            page_count = body.get("page_count")
+            if not isinstance(page_count, int) or page >= page_count:
+                return items
+            page += 1
+
+    def overview(self) -> dict[str, Any]:
+        body = self.get("/api/overview", {"columns": "rabbitmq_version,management_version,cluster_name,product_name"})
+        if not isinstance(body, dict):
+            raise BadResponse("/api/overview: expected a JSON object")
+        return {k: body[k] for k in ("rabbitmq_version", "cluster_name", "product_name") if isinstance(body.get(k), str)}
+
+    def fetch_broker(self) -> BrokerSnapshot:
+        """Everything the graph needs, across all vhosts, in one consistent-enough read."""
+        calls = {
+            "overview": self.overview,
+            "vhosts": lambda: self.get_list("/api/vhosts", "name"),
+            "exchanges": lambda: self.get_paginated("/api/exchanges", EXCHANGE_COLUMNS),
+            "queues": lambda: self.get_paginated("/api/queues", QUEUE_COLUMNS),
+            "bindings": lambda: self.get_list("/api/bindings", BINDING_COLUMNS),
+            "consumers": lambda: self.get_list("/api/consumers", CONSUMER_COLUMNS),
+            "connections": lambda: self.get_paginated("/api/connections", CONNECTION_COLUMNS),
+            "policies": lambda: self.get_list("/api/policies", "name,vhost,pattern,apply-to,priority,definition"),
+        }
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {name: pool.submit(call) for name, call in calls.items()}
+            results = {name: future.result() for name, future in futures.items()}
+        return build_broker_snapshot(results)
+
+
+def build_broker_snapshot(results: dict[str, Any]) -> BrokerSnapshot:
+    """Group management API listings by vhost into a BrokerSnapshot."""
+    grouped = {
+        key: group_by_vhost(results.get(key, []))
+        for key in ("exchanges", "queues", "bindings", "consumers", "connections", "policies")
+    }
+    names = [v["name"] for v in results.get("vhosts", []) if isinstance(v.get("name"), str)]
+    vhosts = {
+        name: vhost_snapshot(
+            name,
+            exchanges=grouped["exchanges"].get(name, []),
+            queues=grouped["queues"].get(name, []),
+            bindings=grouped["bindings"].get(name, []),
+            policies=grouped["policies"].get(name, []),
+            consumers=grouped["consumers"].get(name, []),
+            connections=grouped["connections"].get(name, []),
+        )
+        for name in names
+    }
+    return BrokerSnapshot(vhosts=vhosts, broker=results.get("overview", {}))
+
+
+def vhost_path(vhost: str) -> str:
+    return quote(vhost, safe="")
