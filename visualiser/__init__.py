@@ -7,8 +7,10 @@ Flask app and Socket.IO server that show it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -20,6 +22,26 @@ from .metrics import Metrics
 from .server import security, sockets, views
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Wiring:
+    """What a feature's ``install`` gets to plug itself in with."""
+
+    app: Flask
+    socketio: SocketIO
+    hub: Hub
+    settings: Settings
+    sources: list[Any]
+
+
+# Each feature module exposes ``install(wiring)``: registers its blueprint, socket events,
+# hub decorators/listeners/tickers and sources. Order matters only where one reads another.
+FEATURES: tuple[str, ...] = (
+    ".server.auth",  # auth gate, socket origin and message-size limits
+    ".celery.feature",  # Celery events source, worker nodes, activity frames, /api/workers, /api/tasks
+    ".diagnostics.feature",  # stuck-queue findings, depth history; after anything that decorates the graph
+)
 
 
 class Visualiser:
@@ -81,4 +103,9 @@ def create_app(settings: Settings | None = None, *, sources: list[Any] | None = 
     sockets.register(socketio, hub)
 
     built_sources = sources if sources is not None else make_sources(settings, hub)
-    return Visualiser(app, socketio, hub, built_sources)
+    wiring = Wiring(app, socketio, hub, settings, built_sources)
+    for feature in FEATURES:
+        importlib.import_module(feature, __name__).install(wiring)
+    service = Visualiser(app, socketio, hub, built_sources)
+    app.extensions["visualiser.service"] = service
+    return service

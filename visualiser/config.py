@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .diagnostics.thresholds import parse_thresholds
 from .sources.management_api import redact_url
 
 ENV_PREFIX = "VISUALISER_"
@@ -62,6 +63,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("allowed_origins", _list, "extra origins allowed to open a Socket.IO connection, comma separated"),
     Option("secret_key", str, "session signing key (random per start when unset)", secret=True),
     Option("log_level", str, "logging level: DEBUG, INFO, WARNING, ERROR"),
+    Option("diagnostics", parse_thresholds, "diagnostics thresholds as key=value pairs, comma separated "
+           "(a [diagnostics] table in the file); see docs/diagnostics.md", metavar="KEY=VALUE,..."),
 )
 
 
@@ -83,6 +86,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     secret_key: str | None = None
     log_level: str = "INFO"
+    diagnostics: dict[str, float] = field(default_factory=dict, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:

@@ -1,8 +1,10 @@
 """Which policy applies to a queue or an exchange, the way RabbitMQ decides it.
 
-A policy applies when its pattern (a regular expression, searched, not anchored) matches
-the name and its apply-to covers the object's kind; among those, the highest priority wins
-(ties: RabbitMQ picks one deterministically; we pick the greatest name).
+rabbit_policy:match/2: a policy applies when its apply-to covers the object's kind and its
+pattern (a regular expression, searched, not anchored) matches the name; among those the
+highest priority wins. The broker matches bytes (re:run without the unicode option), so
+we do too. Equal priorities: the broker's pick depends on its table order, which nothing
+outside it can see; we pick the greatest name so that at least we are deterministic.
 """
 
 from __future__ import annotations
@@ -11,21 +13,22 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .entities import Policy
+from .entities import Exchange, Policy
 
 _APPLIES_TO = {
     "exchange": {"all", "exchanges"},
     "queue": {"all", "queues"},
 }
+# Apply-to values by queue type, from RabbitMQ 3.12 on.
 _QUEUE_TYPE_APPLY = {"classic": "classic_queues", "quorum": "quorum_queues", "stream": "streams"}
 
 
 @lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
+def _compiled(pattern: str) -> re.Pattern[bytes] | None:
     try:
-        return re.compile(pattern)
+        return re.compile(pattern.encode("utf-8", "surrogatepass"))
     except re.error:
-        return None  # the broker validates patterns; a bad one here just never matches
+        return None  # the broker validates patterns; one we cannot read never matches here
 
 
 def policy_applies(policy: Policy, name: str, kind: str, queue_type: str = "classic") -> bool:
@@ -35,7 +38,7 @@ def policy_applies(policy: Policy, name: str, kind: str, queue_type: str = "clas
     if policy.apply_to not in allowed:
         return False
     regex = _compiled(policy.pattern)
-    return bool(regex and regex.search(name))
+    return bool(regex and regex.search(name.encode("utf-8", "surrogatepass")))
 
 
 def effective_policy(
@@ -45,3 +48,13 @@ def effective_policy(
     if not matching:
         return None
     return max(matching, key=lambda p: (p.priority, p.name))
+
+
+def effective_exchange_policy(policies: Iterable[Policy], exchange: Exchange) -> Policy | None:
+    """The broker's own answer when it gave one (live mode lists it), else computed."""
+    policies = tuple(policies)
+    if exchange.policy:
+        named = next((p for p in policies if p.name == exchange.policy), None)
+        if named is not None:
+            return named
+    return effective_policy(policies, exchange.name, "exchange")

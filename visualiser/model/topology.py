@@ -87,7 +87,8 @@ def _exchange_node(exchange: Exchange, snapshot: VhostSnapshot) -> dict[str, Any
         "policy": exchange.policy,
         "alternate_exchange": alternate_exchange_of(exchange, snapshot),
         "rates": exchange.rates,
-        "plumbing": is_plumbing_exchange(exchange.name) or exchange.name.startswith("amq."),
+        "plumbing": is_plumbing_exchange(exchange.name),
+        "builtin": is_default or exchange.name.startswith("amq."),
     }
     if is_default:
         node["default"] = True

@@ -1,4 +1,10 @@
-"""Security headers on every response: a strict CSP with no inline script, no framing."""
+"""Security headers on every response: a strict CSP with no inline script, no framing.
+
+Broker-supplied names reach the page only as data over JSON and Socket.IO and are drawn
+as text; the CSP is the second line: even a name that slipped into markup could not run,
+because only same-origin script files execute, and nothing may frame the page
+(clickjacking) or be sniffed into another content type.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +17,31 @@ CSP = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
+        "font-src 'self'",
         "object-src 'none'",
+        "frame-src 'none'",
+        "worker-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",
     ]
 )
 
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    "Cache-Control": "no-store",  # topology is live and may be private: no proxy or disk caching
+}
+
 
 def install_security_headers(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Cache-Control", "no-store")
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
         return response

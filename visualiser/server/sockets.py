@@ -4,18 +4,63 @@ A client joins one vhost's room at a time. It joins before reading the snapshot,
 patch emitted in between is either already in the snapshot (its `to` is not newer, and
 the client drops it) or follows it; a client that sees a `from` that is not its version
 asks for a fresh snapshot with `resync`.
+
+Connections are accepted from the page's own origin (plus a configured list, for a proxy
+that changes the host name) and client messages are small: a page only ever sends a vhost
+name, so anything bigger is refused before it is buffered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from flask import current_app, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from ..hub import Hub, room_for
 
 MAX_VHOST_BYTES = 255
+# A page sends {"vhost": NAME}; a few KB leaves room for features' small requests.
+MAX_CLIENT_MESSAGE_BYTES = 16 * 1024
+
+
+def origin_checker(extra_origins: Iterable[str]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Engine.IO origin policy: the page's own host, or an explicitly configured origin.
+
+    Engine.IO's default also trusts X-Forwarded-Host, which any non-browser client can set;
+    here only the Host header the connection arrived with counts, plus the operator's list.
+    """
+    allowed = {origin.rstrip("/").lower() for origin in extra_origins}
+
+    def accept(origin: str | None, environ: dict[str, Any] | None = None) -> bool:
+        if not origin:
+            return True  # not a browser: browsers always send Origin on cross-site requests
+        origin = origin.rstrip("/").lower()
+        if origin in allowed:
+            return True
+        host = (environ or {}).get("HTTP_HOST", "").lower()
+        try:
+            parts = urlsplit(origin)
+        except ValueError:
+            return False
+        return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+
+    return accept
+
+
+def restrict_origins(socketio: SocketIO, extra_origins: Iterable[str]) -> None:
+    """Same-origin (plus a list) connections only, and small client messages only."""
+    eio = socketio.server.eio
+    eio.cors_allowed_origins = origin_checker(extra_origins)
+    eio.max_http_buffer_size = MAX_CLIENT_MESSAGE_BYTES  # polling bodies, and checked per message
+    # Engine.IO checks a websocket message's size only after simple-websocket has buffered
+    # all of it; passing the limit down makes the transport close the socket (1009) early.
+    # A copy of the driver table: the module's dict is shared by every server in the process.
+    eio._async = {**eio._async, "websocket": partial(SimpleWebSocketWSGI, max_message_size=MAX_CLIENT_MESSAGE_BYTES)}
 
 
 def register(socketio: SocketIO, hub: Hub) -> None:

@@ -36,8 +36,7 @@ def parse_definitions(data: Any, *, single_vhost_name: str = "/") -> BrokerSnaps
         if key in data and not isinstance(data[key], list):
             raise DefinitionsError(f"not a definitions export: '{key}' is not a list")
     sections = {key: [item for item in data.get(key, []) if isinstance(item, dict)] for key in _SECTIONS}
-    whole_broker = "vhosts" in data or any("vhost" in item for items in sections.values() for item in items)
-    default = None if whole_broker else single_vhost_name
+    default = None if "vhosts" in data else _single_vhost_name(sections, single_vhost_name)
     grouped = {key: group_by_vhost(items, default) for key, items in sections.items()}
     names = {v["name"] for v in data.get("vhosts", []) if isinstance(v, dict) and isinstance(v.get("name"), str)}
     names |= {vhost for by_vhost in grouped.values() for vhost in by_vhost}
@@ -57,6 +56,13 @@ def parse_definitions(data: Any, *, single_vhost_name: str = "/") -> BrokerSnaps
     }
     version = data.get("rabbitmq_version") or data.get("rabbit_version")
     return BrokerSnapshot(vhosts=vhosts, broker={"rabbitmq_version": version} if isinstance(version, str) else {})
+
+
+def _single_vhost_name(sections: dict[str, list[dict[str, Any]]], fallback: str) -> str:
+    """The vhost of a single-vhost export: objects there carry no vhost, but policies still
+    name theirs (RabbitMQ 3.10 writes it), which is the only hint of which vhost it was."""
+    named = {item["vhost"] for items in sections.values() for item in items if isinstance(item.get("vhost"), str)}
+    return named.pop() if len(named) == 1 else fallback
 
 
 def load_definitions(path: str) -> BrokerSnapshot:

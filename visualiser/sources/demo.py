@@ -212,9 +212,8 @@ class DemoSource:
         self._thread = threading.Thread(target=self._run, name="demo", daemon=True)
 
     def start(self) -> None:
+        self._started = time.time()
         self._publish()
-        now = time.time()
-        self.hub.publish_status(SourceStatus(SOURCE, "ok", "embedded demo broker (simulated traffic)", now, since=now))
         self._thread.start()
 
     def stop(self) -> None:
@@ -223,6 +222,8 @@ class DemoSource:
 
     def _publish(self) -> None:
         self.hub.publish_broker(SOURCE, self.broker.snapshot())
+        detail = "embedded demo broker (simulated traffic)"
+        self.hub.publish_status(SourceStatus(SOURCE, "ok", detail, time.time(), since=self._started))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

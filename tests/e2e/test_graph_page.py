@@ -1,0 +1,167 @@
+"""The page draws the live graph and keeps it live: demo, a real broker, and failures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import StaticSource, run_live, snapshot_of, stop_live, wait_for
+from tests.e2e.conftest import graph_ids, visible_ids
+from visualiser.config import Settings
+from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot
+
+pytestmark = pytest.mark.e2e
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def demo_server():
+    server, _ = run_live(Settings(demo=True))
+    yield server
+    stop_live(server)
+
+
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function("() => window.visualiser && window.visualiser.graph.cy.nodes().length > 0", timeout=15000)
+
+
+def test_demo_draws_a_labelled_demo_graph(page, demo_server):
+    open_page(page, demo_server.url)
+    assert page.locator("#mode-badge").inner_text() == "DEMO"
+    assert page.locator("#demo-ribbon").is_visible()
+    ids = visible_ids(page)
+    for expected in ["exchange:celery", "exchange:events", "exchange:broadcast", "exchange:reports",
+                     "queue:for_task_high", "queue:invoices.retry", "queue:orders.dead", "exchange:"]:
+        assert expected in ids, expected
+    # Celery plumbing is hidden until asked for, but present in the model.
+    assert "queue:celeryev.6d2a41f0" in graph_ids(page)
+    assert "queue:celeryev.6d2a41f0" not in ids
+    page.check("#toggle-plumbing")
+    assert "queue:celeryev.6d2a41f0" in visible_ids(page)
+    label = page.evaluate("() => window.visualiser.graph.element('exchange:').data('display')")
+    assert label.startswith("(AMQP default)")
+    assert page.errors == []
+
+
+def test_demo_depths_update_in_place_and_positions_hold(page, demo_server):
+    open_page(page, demo_server.url)
+    read = "() => { const n = window.visualiser.graph.element('queue:invoices.retry'); return [n.data('messages_ready'), n.position()]; }"
+    (depth, position) = page.evaluate(read)
+    page.wait_for_function(
+        "(d) => window.visualiser.graph.element('queue:invoices.retry').data('messages_ready') !== d", arg=depth, timeout=10000
+    )
+    (_, later_position) = page.evaluate(read)
+    assert later_position == position
+
+
+def test_clicking_a_node_shows_every_field(page, demo_server):
+    open_page(page, demo_server.url)
+    page.evaluate("() => { const a = window.visualiser; a.bus.emit('select', a.graph.element('queue:orders.work')); }")
+    details = page.locator("#panel-details")
+    assert details.locator("h2").inner_text() == "orders.work"
+    text = details.inner_text()
+    assert "x-dead-letter-exchange" in text and "messages_ready" in text
+
+
+def test_default_exchange_bindings_fold_and_unfold(page, demo_server):
+    open_page(page, demo_server.url)
+    count = "() => window.visualiser.graph.cy.edges('.implicit').length"
+    assert page.evaluate(count) == 0
+    page.check("#toggle-default")
+    assert page.evaluate(count) == page.evaluate("() => window.visualiser.graph.counts().queues")
+
+
+def test_search_focuses_matches(page, demo_server):
+    open_page(page, demo_server.url)
+    page.fill("#search", "notify")
+    assert page.locator("#search-count").inner_text() == "3 found"
+    page.press("#search", "Enter")
+    assert page.locator("#panel-details h2").inner_text().startswith("notify.")
+
+
+# ---- a real broker --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(rabbit):
+    server, _ = run_live(Settings(management_url="http://guest:guest@127.0.0.1:15672", poll_interval=0.5))
+    yield server
+    stop_live(server)
+
+
+@pytest.mark.integration
+def test_live_broker_queue_appears_and_goes_without_reload(page, rabbit, live_server):
+    rabbit.declare_exchange("orders", "topic")
+    rabbit.declare_queue("orders.created")
+    rabbit.bind("orders", "orders.created", "order.created")
+    rabbit.declare_queue(HOSTILE)
+    rabbit.bind("orders", HOSTILE, "#")
+    wait_for(lambda: live_server.get(f"/api/topology?vhost={rabbit.vhost}").status_code == 200, message="vhost seen")
+    open_page(page, f"{live_server.url}/?vhost={rabbit.vhost}")
+    page.wait_for_function("() => window.visualiser.graph.element('queue:orders.created') !== null", timeout=15000)
+    before = page.evaluate("() => window.visualiser.graph.element('queue:orders.created').position()")
+
+    rabbit.declare_queue("late.arrival")
+    page.wait_for_function("() => window.visualiser.graph.element('queue:late.arrival') !== null", timeout=15000)
+    after = page.evaluate("() => window.visualiser.graph.element('queue:orders.created').position()")
+    assert after == before, "an existing queue moved when a new one appeared"
+
+    rabbit.delete_queue("late.arrival")
+    page.wait_for_function("() => window.visualiser.graph.element('queue:late.arrival') === null", timeout=15000)
+
+
+@pytest.mark.integration
+def test_hostile_queue_name_is_text_and_runs_nothing(page, rabbit, live_server):
+    rabbit.declare_queue(HOSTILE)
+    wait_for(lambda: live_server.get(f"/api/topology?vhost={rabbit.vhost}").status_code == 200, message="vhost seen")
+    page.add_init_script("window.__alerts = []; window.alert = (m) => window.__alerts.push(m);")
+    open_page(page, f"{live_server.url}/?vhost={rabbit.vhost}")
+    page.wait_for_function("(id) => window.visualiser.graph.element(id) !== null", arg=f"queue:{HOSTILE}", timeout=15000)
+    page.fill("#search", "onerror")
+    page.press("#search", "Enter")
+    assert page.locator("#panel-details h2").inner_text() == HOSTILE
+    assert page.locator("img[src=x]").count() == 0
+    time.sleep(0.5)
+    assert page.evaluate("() => window.__alerts") == []
+    assert page.errors == []
+
+
+def test_unreachable_broker_shows_a_banner(page):
+    server, _ = run_live(Settings(management_url="http://u:secret-pw@127.0.0.1:9", poll_interval=0.5, backoff_cap=1))
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("#banner:not([hidden])", timeout=15000)
+        text = page.locator("#banner").inner_text()
+        assert "unreachable" in text
+        assert "secret-pw" not in page.content()
+    finally:
+        stop_live(server)
+
+
+def test_large_graph_stays_interactive(page):
+    """2,000 nodes: the page draws them, and pan, zoom and select still work."""
+    queues = tuple(Queue(f"q.{i:04d}", messages_ready=i) for i in range(1600))
+    exchanges = tuple(Exchange(f"x.{i:03d}", "topic") for i in range(400))
+    bindings = tuple(Binding(f"x.{i % 400:03d}", f"q.{i:04d}", "queue", f"k.{i}.#") for i in range(1600))
+    source = StaticSource(None, name="test")  # hub set below
+    server, _ = run_live(Settings(), sources=[])
+    source.hub = server.service.hub
+    source.post(snapshot_of(VhostSnapshot("/", exchanges, queues, bindings)))
+    try:
+        open_page(page, server.url)
+        page.wait_for_function("() => window.visualiser.graph.cy.nodes().length >= 2000", timeout=30000)
+        zoom = page.evaluate("() => window.visualiser.graph.cy.zoom()")
+        page.mouse.move(700, 400)
+        page.mouse.wheel(0, -400)
+        page.mouse.down()
+        page.mouse.move(500, 300)
+        page.mouse.up()
+        page.wait_for_function("(z) => window.visualiser.graph.cy.zoom() !== z", arg=zoom, timeout=10000)
+        page.evaluate("() => window.visualiser.graph.focus('queue:q.1234')")
+        page.wait_for_function("() => window.visualiser.graph.element('queue:q.1234').selected()", timeout=10000)
+        assert page.errors == []
+    finally:
+        stop_live(server)

@@ -1,0 +1,129 @@
+"""ManagementClient against a real local HTTP server answering with recorded broker responses."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.conftest import free_port
+from tests.fixtures.management_server import FakeManagement, ManagementServer, Misbehaviour
+from tests.fixtures.recorded import LONG_NAME, VHOST, XSS, broker_snapshot, management_calls
+from visualiser.sources.management_api import (
+    BadResponse,
+    ManagementClient,
+    SourceError,
+    Unauthorised,
+    Unreachable,
+    redact_url,
+    split_credentials,
+)
+
+PASSWORD = "s3cret-Pa55"
+
+
+def fetch(state: FakeManagement, timeout: float = 5.0, page_size: int = 500):
+    with ManagementServer(state) as server:
+        client = ManagementClient(server.url("watcher", PASSWORD), timeout=timeout, page_size=page_size)
+        return client.fetch_broker()
+
+
+def failure(state: FakeManagement, timeout: float = 5.0) -> SourceError:
+    with pytest.raises(SourceError) as caught:
+        fetch(state, timeout)
+    assert PASSWORD not in str(caught.value)
+    assert "watcher:" not in str(caught.value)
+    return caught.value
+
+
+def test_fetch_broker_reads_the_recorded_broker_exactly():
+    snapshot = fetch(FakeManagement())
+    assert snapshot == broker_snapshot()
+    vhost = snapshot.vhosts[VHOST]
+    assert {q.name for q in vhost.queues} >= {LONG_NAME, XSS, "shared", "100% / done"}
+    assert snapshot.broker["rabbitmq_version"] == "3.10.8"
+
+
+def test_client_asks_for_the_recorded_calls_with_columns_and_credentials():
+    state = FakeManagement()
+    fetch(state)
+    expected_auth = "Basic " + base64.b64encode(f"watcher:{PASSWORD}".encode()).decode()
+    seen = {s.path: s for s in state.seen}
+    for call in management_calls().values():
+        request = seen[call["path"]]
+        assert request.query == {k: str(v) for k, v in call["params"].items()}
+        assert request.authorization == expected_auth
+
+
+def test_listings_are_paged_until_the_last_page():
+    state = FakeManagement()
+    snapshot = fetch(state, page_size=4)
+    assert snapshot == broker_snapshot()
+    queue_pages = sorted(int(s.query["page"]) for s in state.seen if s.path == "/api/queues")
+    queue_count = len(state.results["queues"])
+    assert queue_pages == list(range(1, -(-queue_count // 4) + 1))
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_unauthorised_and_name_the_tag(status):
+    error = failure(FakeManagement(overrides={"queues": Misbehaviour(status=status)}))
+    assert isinstance(error, Unauthorised)
+    assert error.state == "unauthorised"
+    assert str(status) in str(error) and "monitoring" in str(error)
+
+
+def test_404_says_which_call_and_suggests_the_plugin():
+    error = failure(FakeManagement(overrides={"bindings": Misbehaviour(status=404)}))
+    assert isinstance(error, BadResponse)
+    assert "/api/bindings" in str(error) and "404" in str(error)
+
+
+def test_500_mentions_the_non_utf8_name_cause():
+    error = failure(FakeManagement(overrides={"queues": Misbehaviour(status=500)}))
+    assert isinstance(error, BadResponse)
+    assert "500" in str(error) and "non-UTF-8" in str(error)
+
+
+def test_non_json_body_is_a_clear_error():
+    body = b"<html><body>502 Bad Gateway</body></html>"
+    error = failure(FakeManagement(overrides={"exchanges": Misbehaviour(body=body, content_type="text/html")}))
+    assert isinstance(error, BadResponse)
+    assert "non-JSON" in str(error) and "text/html" in str(error)
+
+
+def test_paginated_object_where_a_list_was_expected():
+    paged = json.dumps({"items": [], "page": 1, "page_count": 1}).encode()
+    error = failure(FakeManagement(overrides={"bindings": Misbehaviour(body=paged)}))
+    assert isinstance(error, BadResponse)
+    assert "/api/bindings" in str(error) and "expected a JSON list" in str(error)
+
+
+def test_list_where_a_paginated_object_was_expected():
+    error = failure(FakeManagement(overrides={"queues": Misbehaviour(body=b"[]")}))
+    assert isinstance(error, BadResponse)
+    assert "paginated" in str(error)
+
+
+def test_timeout_is_unreachable_and_says_how_long():
+    error = failure(FakeManagement(overrides={"overview": Misbehaviour(delay=1.5)}), timeout=0.3)
+    assert isinstance(error, Unreachable)
+    assert "timed out after 0.3s" in str(error)
+
+
+def test_nothing_listening_is_unreachable_without_the_url_credentials():
+    client = ManagementClient(f"http://watcher:{PASSWORD}@127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(Unreachable) as caught:
+        client.fetch_broker()
+    assert PASSWORD not in str(caught.value) and "unreachable" in str(caught.value)
+    assert PASSWORD not in repr(client)
+
+
+def test_redact_and_split_credentials():
+    url = f"http://watcher:{PASSWORD}@broker.example:15672/prefix/"
+    assert redact_url(url) == "http://watcher:***@broker.example:15672/prefix/"
+    assert split_credentials(url) == ("http://broker.example:15672/prefix", "watcher", PASSWORD)
+    assert split_credentials("http://broker.example:15672") == ("http://broker.example:15672", "guest", "guest")
+    with pytest.raises(ValueError) as caught:
+        split_credentials(f"ftp://watcher:{PASSWORD}@broker.example")
+    assert PASSWORD not in str(caught.value)

@@ -1,0 +1,154 @@
+"""Security headers, no inline script in templates, read-only routes, and the Socket.IO
+limits: same-origin connections only (plus a configured list) and small messages only."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+import socketio
+import websocket
+
+from tests.conftest import StaticSource, run_live, snapshot_of, stop_live, wait_for
+from visualiser.config import Settings
+from visualiser.model.entities import VhostSnapshot
+from visualiser.server.security import CSP
+from visualiser.server.sockets import MAX_CLIENT_MESSAGE_BYTES, origin_checker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def directives() -> dict[str, str]:
+    return {part.split()[0]: part.partition(" ")[2] for part in CSP.split("; ")}
+
+
+def test_csp_allows_no_inline_or_eval_and_no_framing() -> None:
+    policy = directives()
+    assert policy["script-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["object-src"] == "'none'"
+    assert "unsafe" not in CSP and "*" not in CSP
+
+
+@pytest.mark.parametrize("path", ["/", "/api/vhosts", "/healthz", "/metrics", "/api/nowhere", "/nowhere"])
+def test_every_response_carries_the_headers(client, path: str) -> None:
+    response = client.get(path)
+    assert response.headers["Content-Security-Policy"] == CSP
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.status_code < 500
+
+
+def test_templates_have_no_inline_script_or_handlers() -> None:
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text, re.IGNORECASE):
+            assert re.search(r"\bsrc\s*=", tag), f"{template.name}: inline script {tag}"
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", text, re.IGNORECASE), f"{template.name}: inline handler"
+        assert "javascript:" not in text.lower()
+
+
+def test_only_the_route_query_accepts_a_post(app) -> None:
+    for rule in app.url_map.iter_rules():
+        unsafe = set(rule.methods or ()) - {"GET", "HEAD", "OPTIONS"}
+        if unsafe:
+            assert (rule.rule, unsafe) == ("/api/route", {"POST"}), f"{rule.rule} accepts {unsafe}"
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "accepted"),
+    [
+        (None, "h:1", True),
+        ("http://h:1", "h:1", True),
+        ("https://h:1", "h:1", True),
+        ("http://evil.example", "h:1", False),
+        ("http://h:1.evil.example", "h:1", False),
+        ("null", "h:1", False),
+        ("http://proxy.corp", "h:1", True),
+        ("HTTP://PROXY.CORP/", "h:1", True),
+        ("http://h:1", "", False),
+    ],
+)
+def test_origin_policy(origin: str | None, host: str, accepted: bool) -> None:
+    check = origin_checker(["http://proxy.corp"])
+    assert check(origin, {"HTTP_HOST": host}) is accepted
+
+
+# ---- on a real server ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live():
+    server, _ = run_live(Settings(allowed_origins=("https://visualiser.example.com",)), sources=[])
+    StaticSource(server.service.hub, snapshot_of(VhostSnapshot("/"))).start()
+    yield server
+    stop_live(server)
+
+
+def connects(url: str, origin: str, transport: str) -> bool:
+    if transport == "websocket":  # websocket-client sets Origin itself: give it ours
+        ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        try:
+            ws = websocket.create_connection(ws_url, origin=origin, timeout=10)
+        except websocket.WebSocketBadStatusException:
+            return False
+        ws.close()
+        return True
+    client = socketio.Client(reconnection=False)
+    try:
+        client.connect(url, headers={"Origin": origin}, transports=["polling"], wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        return False
+    client.disconnect()
+    return True
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_socketio_accepts_same_origin_and_the_configured_list_only(live, transport: str) -> None:
+    assert connects(live.url, live.url, transport)
+    assert connects(live.url, "https://visualiser.example.com", transport)
+    assert not connects(live.url, "http://evil.example", transport)
+    assert not connects(live.url, f"http://127.0.0.1:{live.port + 1}", transport)
+
+
+def test_oversized_websocket_message_closes_the_connection(live) -> None:
+    sio_url = f"ws://127.0.0.1:{live.port}/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(sio_url, timeout=10)
+    assert ws.recv().startswith("0")  # engine.io open
+    ws.send("40")  # socket.io connect
+    wait_for(lambda: ws.recv().startswith("40"), message="socket.io connect ack")
+    ws.send('42["subscribe",{"vhost":"/"}]')
+    assert "snapshot" in wait_for(lambda: next((m for m in [ws.recv()] if "snapshot" in m), None))
+    ws.send('42["subscribe",{"vhost":"' + "x" * (MAX_CLIENT_MESSAGE_BYTES * 4) + '"}]')
+    closed = threading.Event()
+
+    def drain() -> None:
+        try:
+            while ws.recv():
+                pass
+        except (websocket.WebSocketException, OSError):
+            pass
+        closed.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert closed.wait(15), "the server kept a connection that sent an oversized message"
+
+
+def test_oversized_polling_post_is_refused(live) -> None:
+    opened = requests.get(live.url + "/socket.io/?EIO=4&transport=polling", timeout=10)
+    sid = re.search(r'"sid":"([^"]+)"', opened.text).group(1)
+    url = f"{live.url}/socket.io/?EIO=4&transport=polling&sid={sid}"
+    assert requests.post(url, data="40", timeout=10).ok
+    big = '42["subscribe",{"vhost":"' + "x" * (MAX_CLIENT_MESSAGE_BYTES * 4) + '"}]'
+    answers: list[int] = []
+    # Engine.IO refuses by Content-Length without reading the body, then closes the session;
+    # the refusal is answered once the session's pending poll has been told it is closed.
+    poster = threading.Thread(target=lambda: answers.append(requests.post(url, data=big, timeout=60).status_code))
+    poster.start()
+    wait_for(lambda: requests.get(url, timeout=60).status_code == 400, timeout=60, message="session closed")
+    poster.join(60)
+    assert answers == [400]
+    assert live.get("/healthz").ok  # and the server is fine

@@ -1,0 +1,303 @@
+"""Bounded Celery state: workers, recent tasks, per task name and per queue figures.
+
+Like celery.events.state, but bounded whatever the event count: recent tasks, workers,
+task names and queues are each kept in an LRU of fixed size, runtimes in a fixed-size
+reservoir, rates in a minute of one-second buckets. Only the hub thread calls `apply`
+and `expire`; readers get JSON-ready copies made on the hub thread.
+
+Workers are online while their heartbeats arrive: a worker whose last heartbeat is older
+than `expire_factor` heartbeat intervals (Celery sends one every 2 s) is offline, as is one
+that said goodbye with worker-offline. Times are when *we* received the event, so a
+worker's clock skew cannot keep it alive or kill it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+TASK_STATES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
+TERMINAL = frozenset({"succeeded", "failed", "revoked", "rejected"})
+STATE_OF = {"task-" + state: state for state in TASK_STATES}
+DEFAULT_FREQ = 2.0
+RATE_WINDOW = 60  # seconds of one-second buckets behind each rate
+RUNTIME_SAMPLES = 512
+
+
+class LRU(OrderedDict):
+    """An OrderedDict that forgets its least recently touched entries beyond `limit`."""
+
+    def __init__(self, limit: int, on_evict: Callable[[Any], None] | None = None):
+        super().__init__()
+        self.limit, self.on_evict = limit, on_evict
+
+    def touch(self, key: Any, make: Callable[[], Any]) -> Any:
+        value = self.get(key)
+        if value is None:
+            value = self[key] = make()
+            while len(self) > self.limit:
+                _, old = self.popitem(last=False)
+                if self.on_evict:
+                    self.on_evict(old)
+        else:
+            self.move_to_end(key)
+        return value
+
+
+class WorkerState:
+    __slots__ = ("hostname", "pid", "freq", "sw_ident", "sw_ver", "sw_sys", "active", "processed", "loadavg",
+                 "succeeded", "failed", "retried", "pool", "online", "first_seen", "last_heartbeat",
+                 "offline_since", "queues")
+
+    def __init__(self, hostname: str, now: float):
+        self.hostname = hostname
+        self.pid: int | None = None
+        self.freq = DEFAULT_FREQ
+        self.sw_ident = self.sw_ver = self.sw_sys = ""
+        self.active = self.processed = self.succeeded = self.failed = self.retried = 0
+        self.loadavg: list[float] = []
+        self.pool: int | None = None  # only known from `inspect stats` (opt-in)
+        self.online = False
+        self.first_seen = now
+        self.last_heartbeat: float | None = None
+        self.offline_since: float | None = now
+        self.queues: dict[str, str] = {}  # queue -> how we learned it ("broker", "tasks", "inspect")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["queues"] = sorted(self.queues)
+        data["queue_sources"] = dict(sorted(self.queues.items()))
+        return data
+
+
+class TaskRecord:
+    __slots__ = ("uuid", "name", "state", "args", "kwargs", "result", "exception", "worker", "queue",
+                 "exchange", "routing_key", "retries", "runtime", "sent", "received", "started", "finished",
+                 "updated", "parent_id", "root_id", "pending_queue")
+
+    def __init__(self, uuid: str):
+        self.uuid = uuid
+        for name in self.__slots__[1:]:
+            setattr(self, name, None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if name != "pending_queue"}
+
+
+class NameStats:
+    """Per task name: counts by state since start, a minute of rates, recent runtimes."""
+
+    __slots__ = ("counts", "buckets", "runtimes")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = dict.fromkeys(TASK_STATES, 0)
+        self.buckets: deque[tuple[int, dict[str, int]]] = deque()
+        self.runtimes: deque[float] = deque(maxlen=RUNTIME_SAMPLES)
+
+    def count(self, state: str, now: float) -> None:
+        self.counts[state] += 1
+        second = int(now)
+        if not self.buckets or self.buckets[-1][0] != second:
+            self.buckets.append((second, {}))
+            while self.buckets[0][0] <= second - RATE_WINDOW:
+                self.buckets.popleft()
+        bucket = self.buckets[-1][1]
+        bucket[state] = bucket.get(state, 0) + 1
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        recent: dict[str, int] = {}
+        for second, bucket in self.buckets:
+            if second > now - RATE_WINDOW:
+                for state, n in bucket.items():
+                    recent[state] = recent.get(state, 0) + n
+        return {
+            "counts": dict(self.counts),
+            "rates": {state: round(n / RATE_WINDOW, 3) for state, n in recent.items()},
+            "runtime": percentiles(self.runtimes),
+        }
+
+
+def percentiles(samples: Iterable[float]) -> dict[str, float] | None:
+    ordered = sorted(samples)
+    if not ordered:
+        return None
+    def at(fraction: float) -> float:
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": ordered[-1], "samples": len(ordered)}
+
+
+class CeleryState:
+    def __init__(self, max_tasks: int = 10_000, max_workers: int = 500, max_names: int = 1000,
+                 max_queues: int = 1000, expire_factor: float = 2.5, clock: Callable[[], float] = time.time):
+        self.tasks: LRU = LRU(max_tasks, on_evict=self._forget_pending)
+        self.workers: LRU = LRU(max_workers)
+        self.names: LRU = LRU(max_names)
+        self.pending: LRU = LRU(max_queues)  # queue -> tasks sent but not yet received
+        self.expire_factor = expire_factor
+        self.clock = clock
+        self.events_applied = 0
+        self.workers_changed = False  # set when the graph needs a refresh (online/offline, queues)
+
+    # ---- applying events ---------------------------------------------------------------
+    def apply(self, event: dict[str, Any]) -> TaskRecord | None:
+        """Fold one normalised event in; returns the task it touched, if any."""
+        self.events_applied += 1
+        kind = event["type"]
+        if kind.startswith("worker-"):
+            self._apply_worker(event)
+            return None
+        return self._apply_task(event)
+
+    def _worker(self, hostname: str, now: float) -> WorkerState:
+        before = len(self.workers)
+        worker = self.workers.touch(hostname, lambda: WorkerState(hostname, now))
+        if len(self.workers) != before:
+            self.workers_changed = True
+        return worker
+
+    def _apply_worker(self, event: dict[str, Any]) -> None:
+        now = event["received"]
+        worker = self._worker(event["hostname"], now)
+        for key in ("pid", "freq", "sw_ident", "sw_ver", "sw_sys", "active", "processed", "loadavg"):
+            if key in event:
+                setattr(worker, key, event[key])
+        if not worker.freq or worker.freq <= 0:
+            worker.freq = DEFAULT_FREQ
+        if event["type"] == "worker-offline":
+            self._set_online(worker, False, now)
+        else:
+            worker.last_heartbeat = now
+            self._set_online(worker, True, now)
+
+    def _set_online(self, worker: WorkerState, online: bool, now: float) -> None:
+        if worker.online != online:
+            worker.online = online
+            worker.offline_since = None if online else now
+            self.workers_changed = True
+
+    def _apply_task(self, event: dict[str, Any]) -> TaskRecord:
+        now = event["received"]
+        state = STATE_OF[event["type"]]
+        task = self.tasks.touch(event["uuid"], lambda: TaskRecord(event["uuid"]))
+        self._merge_fields(task, event, state)
+        previous = task.state
+        if _advances(previous, state):
+            task.state = state
+        task.updated = now
+        self._track_pending(task, state)
+        if state in ("received", "started", "succeeded", "failed", "retried") and "hostname" in event:
+            self._credit_worker(task, event, state, now)
+        if task.name:
+            stats = self.names.touch(task.name, NameStats)
+            stats.count(state, now)
+            if state == "succeeded" and task.runtime is not None:
+                stats.runtimes.append(task.runtime)
+        return task
+
+    def _merge_fields(self, task: TaskRecord, event: dict[str, Any], state: str) -> None:
+        for key in ("name", "args", "kwargs", "queue", "exchange", "routing_key", "retries", "runtime",
+                    "parent_id", "root_id", "result", "exception"):
+            if key in event:
+                setattr(task, key, event[key])
+        stamp = event.get("timestamp", event["received"])
+        if state == "sent":
+            task.sent = stamp
+        elif state == "received":
+            task.received = stamp
+        elif state == "started":
+            task.started = stamp
+        elif state in TERMINAL or state == "retried":
+            task.finished = stamp
+
+    def _track_pending(self, task: TaskRecord, state: str) -> None:
+        if state == "sent" and task.state == "sent" and task.queue and task.pending_queue is None:
+            task.pending_queue = task.queue
+            self.pending[task.queue] = self.pending.touch(task.queue, int) + 1
+        elif state != "sent":
+            self._forget_pending(task)
+
+    def _forget_pending(self, task: TaskRecord) -> None:
+        queue, task.pending_queue = task.pending_queue, None
+        if queue is not None and queue in self.pending:
+            self.pending[queue] = max(0, self.pending[queue] - 1)
+
+    def _credit_worker(self, task: TaskRecord, event: dict[str, Any], state: str, now: float) -> None:
+        worker = self._worker(event["hostname"], now)
+        task.worker = worker.hostname
+        if state == "received" and task.queue and task.queue not in worker.queues:
+            worker.queues[task.queue] = "tasks"
+            self.workers_changed = True
+        if state == "succeeded":
+            worker.succeeded += 1
+        elif state == "failed":
+            worker.failed += 1
+        elif state == "retried":
+            worker.retried += 1
+
+    # ---- time passing (hub ticker) ---------------------------------------------------------
+    def expire(self, now: float | None = None) -> bool:
+        """Mark workers whose heartbeats stopped as offline; True when any changed."""
+        now = self.clock() if now is None else now
+        changed = False
+        for worker in self.workers.values():
+            heard = worker.last_heartbeat
+            if worker.online and heard is not None and now - heard > worker.freq * self.expire_factor:
+                worker.online = False
+                worker.offline_since = now
+                changed = True
+        self.workers_changed |= changed
+        return changed
+
+    def learn_queues(self, hostname: str, queues: Iterable[str], how: str) -> None:
+        worker = self.workers.get(hostname)
+        if worker is None:
+            return
+        for queue in queues:
+            if worker.queues.get(queue) != how and worker.queues.get(queue) != "broker":
+                worker.queues[queue] = how
+                self.workers_changed = True
+
+    # ---- reading (hub thread) -----------------------------------------------------------------
+    def workers_json(self) -> list[dict[str, Any]]:
+        return [worker.to_json() for worker in sorted(self.workers.values(), key=lambda w: w.hostname)]
+
+    def tasks_json(self, limit: int, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Most recently updated first, optionally filtered by name/state/worker/queue."""
+        wanted = {k: v for k, v in (filters or {}).items() if v}
+        found = []
+        for task in reversed(self.tasks.values()):
+            if all(getattr(task, key) == value for key, value in wanted.items()):
+                found.append(task.to_json())
+                if len(found) >= limit:
+                    break
+        return found
+
+    def stats_json(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "task_names": {name: stats.to_json(now) for name, stats in sorted(self.names.items())},
+            "queues": {queue: {"sent_not_received": n} for queue, n in sorted(self.pending.items())},
+            "events_applied": self.events_applied,
+            "tasks_kept": len(self.tasks),
+            "tasks_limit": self.tasks.limit,
+        }
+
+
+_ORDER = {"sent": 0, "received": 1, "started": 2, "retried": 3}
+
+
+def _advances(previous: str | None, state: str) -> bool:
+    """Events arrive out of order (producer and worker publish separately): never move a
+    finished task back, and among unfinished states keep the furthest along, except that a
+    retried task is received again."""
+    if previous is None:
+        return True
+    if previous in TERMINAL:
+        return False
+    if state in TERMINAL:
+        return True
+    if previous == "retried":
+        return state in ("received", "started")
+    return _ORDER[state] >= _ORDER[previous]

@@ -1,0 +1,135 @@
+"""Plugs diagnostics into the service: history and findings per poll, the JSON API, sockets.
+
+On the hub thread, after each vhost's graph is applied, the depth history is recorded and
+the rules run; when a vhost's findings change, browsers in that vhost's room get a
+``findings`` frame. Readers (HTTP views) see whole lists the hub thread swaps in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from ..hub import Hub, VhostView, room_for
+from ..model.entities import VhostSnapshot
+from ..server.views import hub as current_hub
+from ..server.views import json_error, vhost_arg
+from .history import HistoryStore, time_to_drain
+from .rules import TOPOLOGY_RULES, Context, Rule, evaluate
+from .thresholds import Thresholds
+from .tracker import FindingTracker
+
+if TYPE_CHECKING:
+    from .. import Wiring
+
+EXTENSION = "visualiser.diagnostics"
+MAX_NAME_BYTES = 255
+
+
+class Diagnostics:
+    """Findings and depth history for every vhost. `observe` runs on the hub thread only."""
+
+    def __init__(self, thresholds: Thresholds | None = None, clock: Callable[[], float] = time.time,
+                 rules: tuple[Rule, ...] = TOPOLOGY_RULES, celery: Callable[[str], Any] | None = None):
+        self.thresholds = thresholds or Thresholds()
+        self.clock, self.rules, self.celery = clock, rules, celery
+        self.history = HistoryStore()
+        self._trackers: dict[str, FindingTracker] = {}
+        self._recorded: dict[str, VhostSnapshot] = {}
+        self._findings: dict[str, list[dict[str, Any]]] = {}
+
+    def observe(self, view: VhostView) -> list[dict[str, Any]] | None:
+        """Record and evaluate one vhost; returns its findings when they changed, else None."""
+        now = self.clock()
+        history = self.history.of(view.vhost)
+        # A graph refresh re-applies the same entities: not a new poll, so no new history point.
+        if self._recorded.get(view.vhost) is not view.entities:
+            history.record(now, view.entities.queues)
+            self._recorded[view.vhost] = view.entities
+        celery = self.celery(view.vhost) if self.celery else None
+        context = Context(view.entities, view.graph, history, self.thresholds, celery)
+        tracker = self._trackers.setdefault(view.vhost, FindingTracker())
+        findings = [f.to_json() for f in tracker.update(now, evaluate(context, self.rules))]
+        if findings == self._findings.get(view.vhost):
+            return None
+        self._findings[view.vhost] = findings
+        return findings
+
+    def findings(self, vhost: str) -> list[dict[str, Any]]:
+        return list(self._findings.get(vhost, ()))
+
+    def queue_history(self, vhost: str, queue: str) -> dict[str, Any] | None:
+        history = self.history.get(vhost)
+        points = history.series(queue) if history else []
+        if not points:
+            return None
+        trend = history.trend(queue, self.thresholds.growth_window) if history else None
+        slope = trend.slope if trend else 0.0
+        return {"vhost": vhost, "queue": queue, "window": self.history.window,
+                "points": [list(p) for p in points], "slope": slope,
+                "time_to_drain": time_to_drain(points[-1][1], slope) if trend else None}
+
+    def forget_except(self, vhosts: list[str]) -> None:
+        keep = set(vhosts)
+        self.history.forget_except(keep)
+        for table in (self._trackers, self._recorded, self._findings):
+            for vhost in [v for v in table if v not in keep]:
+                del table[vhost]
+
+
+# ---- HTTP ---------------------------------------------------------------------------------------------
+
+bp = Blueprint("diagnostics", __name__)
+
+
+def diagnostics() -> Diagnostics:
+    return current_app.extensions[EXTENSION]
+
+
+def known_vhost() -> str:
+    vhost = vhost_arg()
+    if current_hub().view(vhost) is None:
+        abort(404, f"no vhost named {vhost!r} (see /api/vhosts)")
+    return vhost
+
+
+@bp.get("/api/diagnostics")
+def findings_view() -> Response:
+    vhost = known_vhost()
+    return jsonify({"vhost": vhost, "findings": diagnostics().findings(vhost)})
+
+
+@bp.get("/api/queue-history")
+def queue_history_view() -> Response:
+    vhost = known_vhost()
+    queue = request.args.get("queue")
+    if queue is None:
+        return json_error(400, "give ?queue=NAME")
+    if len(queue.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return json_error(400, "queue names are at most 255 bytes")
+    body = diagnostics().queue_history(vhost, queue)
+    if body is None:
+        return json_error(404, f"no history for queue {queue!r} in vhost {vhost!r}")
+    return jsonify(body)
+
+
+# ---- wiring --------------------------------------------------------------------------------------------
+
+
+def install(wiring: Wiring) -> None:
+    thresholds = Thresholds.from_mapping(getattr(wiring.settings, "diagnostics", None) or {})
+    engine = Diagnostics(thresholds)
+    hub: Hub = wiring.hub
+
+    def on_view(view: VhostView) -> None:
+        changed = engine.observe(view)
+        if changed is not None:
+            hub.emit("findings", {"vhost": view.vhost, "findings": changed}, to=room_for(view.vhost))
+
+    hub.add_listener(on_view)
+    hub.every(30.0, lambda: engine.forget_except(hub.vhosts()))
+    wiring.app.extensions[EXTENSION] = engine
+    wiring.app.register_blueprint(bp)

@@ -1,0 +1,379 @@
+"""Pure rules: one vhost's entities, graph and depth history in, issues out.
+
+Each rule looks at one kind of trouble and yields an ``Issue`` per affected node. Rules
+know nothing of time passing beyond the history they are given: how long a condition has
+held (``since``) and whether it has held long enough is the tracker's business. Node ids
+are the graph's, so the browser can badge and focus them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.entities import DEFAULT_EXCHANGE, DEFAULT_EXCHANGE_LABEL, Consumer, Exchange, Queue, VhostSnapshot
+from ..model.topology import Graph, alternate_exchange_of, dead_letter_of, is_plumbing_exchange, node_id
+from ..routing import route
+from .history import QueueHistory, time_to_drain
+from .thresholds import Thresholds
+
+SEVERITIES = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A condition seen in one poll."""
+
+    rule: str
+    severity: str
+    node: str
+    message: str
+    hold: float = 0.0  # seconds the condition must last before it is reported
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rule, self.node
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    node: str
+    message: str
+    since: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "node": self.node,
+                "message": self.message, "since": self.since}
+
+
+@dataclass
+class Context:
+    snapshot: VhostSnapshot
+    graph: Graph
+    history: QueueHistory
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    celery: Any = None  # a CeleryView (see celery_rules) when Celery state is known
+
+    def queue_node(self, name: str) -> str:
+        return node_id("queue", name)
+
+
+Rule = Callable[[Context], Iterable[Issue]]
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def user_queues(ctx: Context) -> Iterator[Queue]:
+    """Queues that are the user's, not Celery's event and mailbox plumbing."""
+    for queue in ctx.snapshot.queues:
+        node = ctx.graph.nodes.get(ctx.queue_node(queue.name))
+        if node is not None and not node.get("plumbing"):
+            yield queue
+
+
+def rate(rates: dict[str, float], name: str) -> float:
+    """A rate the broker reports; a missing one means nothing happened."""
+    return float(rates.get(name) or 0.0)
+
+
+def consumers_of(snapshot: VhostSnapshot, queue: str) -> list[Consumer]:
+    return [c for c in snapshot.consumers if c.queue == queue]
+
+
+def prefetch_capacity(consumers: list[Consumer]) -> int | None:
+    """Total prefetch of acking consumers; None when any of them is unlimited."""
+    if not consumers or any(c.prefetch_count <= 0 or not c.ack_required for c in consumers):
+        return None
+    return sum(c.prefetch_count for c in consumers)
+
+
+def exchange_label(name: str) -> str:
+    return DEFAULT_EXCHANGE_LABEL if name == DEFAULT_EXCHANGE else repr(name)
+
+
+def per_second(value: float) -> str:
+    return f"{value:+.1f}/s" if abs(value) >= 0.1 else f"{value:+.2f}/s"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# ---- queue backlog ------------------------------------------------------------------------------
+
+
+def backlog_without_consumers(ctx: Context) -> Iterator[Issue]:
+    for queue in user_queues(ctx):
+        if queue.consumers == 0 and queue.messages_ready >= ctx.thresholds.min_backlog:
+            yield Issue("no-consumers", "warning", ctx.queue_node(queue.name),
+                        f"{queue.messages_ready} messages ready and no consumer to take them")
+
+
+def backlog_growing(ctx: Context) -> Iterator[Issue]:
+    limits = ctx.thresholds
+    for queue in user_queues(ctx):
+        trend = ctx.history.trend(queue.name, limits.growth_window)
+        if trend is None or trend.slope < limits.min_growth_rate or queue.messages_ready < limits.min_backlog:
+            continue
+        drain = time_to_drain(queue.messages_ready, trend.slope)
+        drains = "never drains at this rate" if drain is None else f"drains in {duration(drain)}"
+        yield Issue("backlog-growing", "warning", ctx.queue_node(queue.name),
+                    f"ready {trend.start_ready} → {trend.end_ready} over {duration(trend.span)} "
+                    f"({per_second(trend.slope)}); {drains}")
+
+
+def consumers_not_consuming(ctx: Context) -> Iterator[Issue]:
+    for queue in user_queues(ctx):
+        if queue.consumers == 0 or queue.messages_ready < ctx.thresholds.min_backlog:
+            continue
+        if rate(queue.rates, "deliver_get") > 0 or (queue.consumer_utilisation or 0) > 0:
+            continue
+        capacity = prefetch_capacity(consumers_of(ctx.snapshot, queue.name))
+        if capacity is not None and queue.messages_unacknowledged >= capacity:
+            continue  # prefetch exhausted: the unacked rule says it better
+        yield Issue("not-consuming", "warning", ctx.queue_node(queue.name),
+                    f"{queue.consumers} consumer(s) but nothing delivered while {queue.messages_ready} messages wait",
+                    hold=ctx.thresholds.stall_seconds)
+
+
+def unacked_piling_up(ctx: Context) -> Iterator[Issue]:
+    for queue in user_queues(ctx):
+        consumers = consumers_of(ctx.snapshot, queue.name)
+        capacity = prefetch_capacity(consumers)
+        if capacity is None or queue.messages_unacknowledged < capacity or rate(queue.rates, "ack") > 0:
+            continue
+        tags = ", ".join(sorted(repr(c.consumer_tag) for c in consumers)[:3])
+        yield Issue("unacked-stuck", "critical" if queue.messages_ready else "warning", ctx.queue_node(queue.name),
+                    f"{queue.messages_unacknowledged} unacked = prefetch {capacity} across {len(consumers)} "
+                    f"consumer(s) ({tags}) and no acks: a stuck consumer",
+                    hold=ctx.thresholds.stall_seconds)
+
+
+# ---- routing --------------------------------------------------------------------------------------
+
+
+def unroutable_publishes(ctx: Context) -> Iterator[Issue]:
+    names = {e.name for e in ctx.snapshot.exchanges}
+    for exchange in ctx.snapshot.exchanges:
+        incoming = rate(exchange.rates, "publish_in")
+        if incoming <= 0 or rate(exchange.rates, "publish_out") > 0:
+            continue
+        alternate = alternate_exchange_of(exchange, ctx.snapshot)
+        if alternate is not None and alternate in names:
+            continue  # the alternate exchange takes them: its own rates tell
+        yield Issue("unroutable", "warning", node_id("exchange", exchange.name),
+                    f"{exchange_label(exchange.name)} receives {incoming:.1f} msg/s and routes none of them: "
+                    "they are dropped")
+
+
+def routes_nowhere(ctx: Context) -> Iterator[Issue]:
+    sources = {b.source for b in ctx.snapshot.bindings}
+    for exchange in ctx.snapshot.exchanges:
+        if not _user_exchange(exchange) or exchange.name in sources:
+            continue
+        if alternate_exchange_of(exchange, ctx.snapshot) is not None:
+            continue
+        yield Issue("routes-nowhere", "info", node_id("exchange", exchange.name),
+                    f"{exchange_label(exchange.name)} has no bindings: anything published to it is dropped")
+
+
+def _user_exchange(exchange: Exchange) -> bool:
+    name = exchange.name
+    return name != DEFAULT_EXCHANGE and not name.startswith("amq.") and not is_plumbing_exchange(name)
+
+
+def alternate_missing(ctx: Context) -> Iterator[Issue]:
+    names = {e.name for e in ctx.snapshot.exchanges}
+    for exchange in ctx.snapshot.exchanges:
+        alternate = alternate_exchange_of(exchange, ctx.snapshot)
+        if alternate is not None and alternate not in names:
+            yield Issue("alternate-missing", "warning", node_id("exchange", exchange.name),
+                        f"alternate exchange {exchange_label(alternate)} does not exist: "
+                        "unroutable messages are dropped")
+
+
+def only_default_exchange(ctx: Context) -> Iterator[Issue]:
+    bound = {b.destination for b in ctx.snapshot.bindings
+             if b.destination_type == "queue" and b.source != DEFAULT_EXCHANGE}
+    for queue in user_queues(ctx):
+        if queue.name in bound or queue.exclusive or queue.auto_delete or queue.name.startswith("amq.gen-"):
+            continue
+        yield Issue("default-exchange-only", "info", ctx.queue_node(queue.name),
+                    "no exchange routes here: only publishes to the default exchange by queue name reach it")
+
+
+# ---- dead letters ----------------------------------------------------------------------------------
+
+
+def dead_letter_keys(snapshot: VhostSnapshot, queue: Queue, key: str | None) -> list[str]:
+    """Routing keys dead letters from `queue` carry: the configured one, else those it received."""
+    if key is not None:
+        return [key]
+    received = {b.routing_key for b in snapshot.bindings if b.destination_type == "queue" and b.destination == queue.name}
+    return sorted(received | {queue.name})
+
+
+def dead_letter_routes(snapshot: VhostSnapshot) -> dict[str, tuple[str, list[str], set[str]]]:
+    """queue -> (its DLX, the keys tried, the queues its dead letters reach) for queues whose DLX exists."""
+    exchanges = {e.name: e for e in snapshot.exchanges}
+    routes = {}
+    for queue in snapshot.queues:
+        dead_letter = dead_letter_of(queue)
+        if dead_letter is None or dead_letter[0] not in exchanges:
+            continue
+        exchange, key = dead_letter
+        keys = dead_letter_keys(snapshot, queue, key)
+        reached: set[str] = set()
+        for routing_key in keys:
+            reached.update(_route_with_alternate(snapshot, exchanges, exchange, routing_key))
+        routes[queue.name] = (exchange, keys, reached)
+    return routes
+
+
+def _route_with_alternate(snapshot: VhostSnapshot, exchanges: dict[str, Exchange], exchange: str, key: str) -> list[str]:
+    seen: set[str] = set()
+    while exchange not in seen:
+        seen.add(exchange)
+        result = route(snapshot, exchange, key)
+        if result.queues:
+            return list(result.queues)
+        alternate = alternate_exchange_of(exchanges[exchange], snapshot) if exchange in exchanges else None
+        if alternate is None or alternate not in exchanges:
+            return []
+        exchange = alternate
+    return []
+
+
+def dead_letter_exchange_missing(ctx: Context) -> Iterator[Issue]:
+    names = {e.name for e in ctx.snapshot.exchanges}
+    for queue in ctx.snapshot.queues:
+        dead_letter = dead_letter_of(queue)
+        if dead_letter is not None and dead_letter[0] not in names:
+            yield Issue("dlx-missing", "critical", ctx.queue_node(queue.name),
+                        f"dead-letter exchange {exchange_label(dead_letter[0])} does not exist: "
+                        "rejected and expired messages are dropped")
+
+
+def dead_letter_unrouted(ctx: Context) -> Iterator[Issue]:
+    exchanges = {e.name: e for e in ctx.snapshot.exchanges}
+    for queue_name, (exchange, keys, reached) in dead_letter_routes(ctx.snapshot).items():
+        if reached or exchanges[exchange].type == "headers" and _has_bindings(ctx.snapshot, exchange):
+            continue  # a headers DLX routes on message headers we cannot know
+        shown = ", ".join(repr(k) for k in keys[:3]) + (" …" if len(keys) > 3 else "")
+        yield Issue("dlx-unrouted", "warning", ctx.queue_node(queue_name),
+                    f"dead-letter exchange {exchange_label(exchange)} has no binding for routing key {shown}: "
+                    "dead letters are dropped")
+
+
+def _has_bindings(snapshot: VhostSnapshot, exchange: str) -> bool:
+    return any(b.source == exchange for b in snapshot.bindings)
+
+
+def dead_letter_cycles(ctx: Context) -> Iterator[Issue]:
+    reach = {name: targets for name, (_, _, targets) in dead_letter_routes(ctx.snapshot).items()}
+    for start in sorted(reach):
+        path = _cycle_from(start, reach)
+        if path:
+            yield Issue("dlx-cycle", "warning", ctx.queue_node(start),
+                        "dead letters go round in a cycle: " + " → ".join(repr(q) for q in path)
+                        + " (RabbitMQ drops a message that cycles back without being rejected)")
+
+
+def _cycle_from(start: str, reach: dict[str, set[str]]) -> list[str] | None:
+    """Shortest dead-letter path from `start` back to itself, or None."""
+    frontier: list[list[str]] = [[start]]
+    seen = {start}
+    while frontier:
+        path = frontier.pop(0)
+        for nxt in sorted(reach.get(path[-1], ())):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append([*path, nxt])
+    return None
+
+
+def dead_letter_queue_filling(ctx: Context) -> Iterator[Issue]:
+    targets = set().union(*(t for _, _, t in dead_letter_routes(ctx.snapshot).values()))
+    limits = ctx.thresholds
+    for queue in ctx.snapshot.queues:
+        if queue.name not in targets or queue.messages_ready < max(limits.dlq_min, 1):
+            continue
+        trend = ctx.history.trend(queue.name, limits.growth_window)
+        if trend is not None and trend.slope > 0:
+            yield Issue("dlq-filling", "warning", ctx.queue_node(queue.name),
+                        f"dead-letter queue filling: {queue.messages_ready} messages ({per_second(trend.slope)})")
+        else:
+            yield Issue("dlq-filling", "info", ctx.queue_node(queue.name),
+                        f"dead-letter queue holds {queue.messages_ready} messages")
+
+
+# ---- limits ------------------------------------------------------------------------------------------------
+
+_OVERFLOW = {
+    "drop-head": "dropping the oldest messages",
+    "reject-publish": "rejecting new publishes",
+    "reject-publish-dlx": "rejecting new publishes (and dead-lettering them)",
+}
+
+
+def max_length_of(queue: Queue) -> tuple[int, str] | None:
+    """(max ready messages, overflow behaviour): the lower of argument and policy, as on the broker."""
+    limits = [v for v in (queue.arguments.get("x-max-length"), queue.effective_policy_definition.get("max-length"))
+              if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+    if not limits:
+        return None
+    overflow = queue.arguments.get("x-overflow", queue.effective_policy_definition.get("overflow", "drop-head"))
+    return min(limits), str(overflow)
+
+
+def near_max_length(ctx: Context) -> Iterator[Issue]:
+    for queue in ctx.snapshot.queues:
+        limit = max_length_of(queue)
+        if limit is None:
+            continue
+        maximum, overflow = limit
+        if queue.messages_ready >= maximum:
+            behaviour = _OVERFLOW.get(overflow, f"overflow {overflow!r}")
+            yield Issue("max-length", "critical", ctx.queue_node(queue.name),
+                        f"at max-length ({queue.messages_ready}/{maximum}): {behaviour}")
+        elif maximum and queue.messages_ready >= ctx.thresholds.near_max_length * maximum:
+            yield Issue("max-length", "warning", ctx.queue_node(queue.name),
+                        f"near max-length ({queue.messages_ready}/{maximum}); then {_OVERFLOW.get(overflow, overflow)}")
+
+
+TOPOLOGY_RULES: tuple[Rule, ...] = (
+    backlog_without_consumers,
+    backlog_growing,
+    consumers_not_consuming,
+    unacked_piling_up,
+    unroutable_publishes,
+    routes_nowhere,
+    alternate_missing,
+    only_default_exchange,
+    dead_letter_exchange_missing,
+    dead_letter_unrouted,
+    dead_letter_cycles,
+    dead_letter_queue_filling,
+    near_max_length,
+)
+
+
+def evaluate(ctx: Context, rules: Iterable[Rule] = TOPOLOGY_RULES) -> list[Issue]:
+    """Every rule's issues; one per (rule, node), the most severe winning."""
+    found: dict[tuple[str, str], Issue] = {}
+    for rule in rules:
+        for issue in rule(ctx):
+            old = found.get(issue.key)
+            if old is None or SEVERITIES.index(issue.severity) < SEVERITIES.index(old.severity):
+                found[issue.key] = issue
+    return list(found.values())

@@ -1,0 +1,34 @@
+"""Turns each poll's issues into findings with a stable ``since``.
+
+A finding's ``since`` is when its condition was first seen, and it stays put while the
+condition holds; the finding goes the first poll its condition is gone. An issue with a
+``hold`` is reported only once its condition has lasted that long (a consumer idle for a
+moment is normal; idle for half a minute on a backlog is not), with ``since`` still the
+moment it began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .rules import SEVERITIES, Finding, Issue
+
+
+class FindingTracker:
+    def __init__(self) -> None:
+        self._first_seen: dict[tuple[str, str], float] = {}
+
+    def update(self, now: float, issues: Iterable[Issue]) -> list[Finding]:
+        current = {issue.key: issue for issue in issues}
+        self._first_seen = {key: self._first_seen.get(key, now) for key in current}
+        findings = [
+            Finding(issue.rule, issue.severity, issue.node, issue.message, self._first_seen[key])
+            for key, issue in current.items()
+            if now - self._first_seen[key] >= issue.hold
+        ]
+        return sort_findings(findings)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first, then oldest, then by node for a stable order."""
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.since, f.node, f.rule))
