@@ -41,6 +41,7 @@ FEATURES: tuple[str, ...] = (
     ".server.auth",  # auth gate, socket origin and message-size limits
     ".celery.feature",  # Celery events source, worker nodes, activity frames, /api/workers, /api/tasks
     ".diagnostics.feature",  # stuck-queue findings, depth history; after anything that decorates the graph
+    ".routing.feature",  # POST /api/route, GET /api/celery/tasks and /api/celery/route
 )
 
 

@@ -115,11 +115,8 @@ function depthFill(d) {
 }
 
 export class Graph {
-  constructor(container, { large = false } = {}) {
-    this.cy = cytoscape({
-      container, style: STYLE, minZoom: 0.02, maxZoom: 3,
-      boxSelectionEnabled: false, textureOnViewport: large, hideEdgesOnViewport: large, pixelRatio: large ? 1 : 'auto',
-    });
+  constructor(container) {
+    this.cy = cytoscape({ container, style: STYLE, minZoom: 0.02, maxZoom: 3, boxSelectionEnabled: false });
     // Cytoscape caches its container's size: keep it in step with the page's layout.
     new ResizeObserver(() => this.cy.resize()).observe(container);
     this.options = { plumbing: false, implicit: false, builtin: false, consumers: true };
@@ -137,9 +134,18 @@ export class Graph {
     ele.data(extra);
   }
 
+  /** Big graphs pan and zoom on a cached texture, without edges, to stay interactive. */
+  _tuneForSize(elements) {
+    const large = elements > 1500;
+    const renderer = this.cy.renderer();
+    renderer.textureOnViewport = large;
+    renderer.hideEdgesOnViewport = large;
+  }
+
   /** Replace everything with a snapshot, keeping positions of nodes that are still there. */
   setSnapshot(msg) {
     const cy = this.cy;
+    this._tuneForSize(msg.nodes.length + msg.edges.length);
     const keepNodes = new Set(msg.nodes.map((n) => n.id));
     const keepEdges = new Set(msg.edges.map((e) => e.id));
     cy.batch(() => {

@@ -57,7 +57,7 @@ function compareKeys(a, b) {
   return 0;
 }
 
-/** Order within a column by the mean rank of already-ordered neighbours. */
+/** Order within a column by the mean height of already-placed neighbours (`rank`: id -> y). */
 function barycentreOrder(columnNodes, rank) {
   const keyed = columnNodes.map((n) => {
     const ranks = [];
@@ -109,7 +109,6 @@ export function layoutAll(cy, nodes) {
     if (kind === 'consumer') groups = consumerOrder(members, rank).map((g) => g.map((m) => m.n));
     else groups = [c === 0 ? [...members].sort((a, b) => compareKeys(nameKey(a), nameKey(b))) : barycentreOrder(members, rank)];
     const flat = groups.flat();
-    flat.forEach((n, i) => rank.set(n.id(), i));
     // Wrap a very long column into sub-columns so that big brokers stay viewable.
     const perColumn = Math.max(40, Math.ceil(Math.sqrt(flat.length * 4)));
     const width = WIDTH[kind] ?? 160;
@@ -129,7 +128,7 @@ export function layoutAll(cy, nodes) {
     heights.push(y);
     // Centre each column vertically around 0.
     const tallest = Math.max(...heights);
-    flat.forEach((n) => { const p = positions.get(n.id()); p.y -= tallest / 2; });
+    flat.forEach((n) => { const p = positions.get(n.id()); p.y -= tallest / 2; rank.set(n.id(), p.y); });
     x += (sub + 1) * (width + 40) + COLUMN_GAP;
   }
   return positions;

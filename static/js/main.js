@@ -67,7 +67,7 @@ function setupToolbar(app) {
 
 async function main() {
   const graphEl = $('graph');
-  const graph = new Graph(graphEl, { large: false });
+  const graph = new Graph(graphEl);
   const tabs = new Tabs($('tabs'), $('tab-panels'));
   const details = new Details(tabs.add('details', 'Details'), graph);
   const status = new StatusBar();

@@ -143,7 +143,7 @@ def random_message(rng: random.Random, topology: Topology) -> TMessage:
     key = rng.choice(topology.queues) if exchange == "" and rng.random() < 0.6 else random_key(rng)
     headers = {k: rng.choice(VALUES) for k in rng.sample(HEADER_KEYS, rng.randint(0, 3))}
     if rng.random() < 0.08:
-        headers["CC"] = [rng.choice([*topology.queues, random_key(rng)])]
+        headers[rng.choice(("CC", "BCC"))] = [rng.choice([*topology.queues, random_key(rng)])]
     return TMessage(exchange, key, tuple(sorted(headers.items())))
 
 

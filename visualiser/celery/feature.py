@@ -23,8 +23,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from kombu.utils.url import url_to_parts
 
 from ..hub import Hub, room_for
-from ..model.entities import VhostSnapshot
-from ..model.topology import Graph, node_id
+from ..model.entities import DEFAULT_EXCHANGE, Binding, VhostSnapshot
+from ..model.topology import Graph, binding_id, node_id
 from ..server.views import json_error
 from .camera import Camera, worker_edge_id, worker_node_id
 from .state import CeleryState, WorkerState
@@ -65,16 +65,16 @@ class CeleryFeature:
         apply, record = self.state.apply, self.camera.record
         for event in batch:
             record(event, apply(event))
-        self._refresh_if_workers_changed()
+        self._refresh_if_graph_changed()
 
     def expire_workers(self) -> None:
         self.state.expire()
-        self._refresh_if_workers_changed()
+        self._refresh_if_graph_changed()
 
-    def _refresh_if_workers_changed(self) -> None:
+    def _refresh_if_graph_changed(self) -> None:
         # Online/offline and newly learned queues change the graph; heartbeats alone do not.
-        if self.state.workers_changed:
-            self.state.workers_changed = False
+        if self.state.graph_changed:
+            self.state.graph_changed = False
             self.hub.refresh()
 
     def gaps(self) -> dict[str, Any] | None:
@@ -94,6 +94,7 @@ class CeleryFeature:
         if vhost != self.vhost:
             return
         self.broker_queues = _queues_by_worker(graph, self.state.workers)
+        _add_default_bindings(graph, self.state.default_routed)
         for worker in self.state.workers.values():
             _add_worker(graph, worker, self.broker_queues.get(worker.hostname, set()))
 
@@ -112,7 +113,7 @@ class CeleryFeature:
             worker = self.state.workers.get(hostname)
             if worker is not None:
                 worker.pool = pool
-        self._refresh_if_workers_changed()
+        self._refresh_if_graph_changed()
 
 
 def _queues_by_worker(graph: Graph, workers: Any) -> dict[str, set[str]]:
@@ -134,6 +135,21 @@ def _queues_by_worker(graph: Graph, workers: Any) -> dict[str, set[str]]:
         if connection in graph.nodes:
             graph.nodes[connection]["celery_worker"] = hostname
     return found
+
+
+def _add_default_bindings(graph: Graph, queues: Any) -> None:
+    """Draw the implicit default-exchange binding of each queue Celery sends to through it."""
+    exchange_nid = node_id("exchange", DEFAULT_EXCHANGE)
+    if exchange_nid not in graph.nodes:
+        return
+    for queue in queues:
+        queue_nid = node_id("queue", queue)
+        if queue_nid in graph.nodes:
+            edge_id = binding_id(Binding(DEFAULT_EXCHANGE, queue, "queue", queue))
+            graph.edges[edge_id] = {
+                "id": edge_id, "kind": "binding", "source": exchange_nid, "target": queue_nid,
+                "routing_key": queue, "arguments": {}, "destination_type": "queue", "implicit": True,
+            }
 
 
 def _add_worker(graph: Graph, worker: WorkerState, broker_queues: set[str]) -> None:
@@ -200,7 +216,7 @@ def workers() -> Response:
 @bp.get("/api/tasks")
 def tasks() -> Response:
     raw = request.args.get("limit", str(DEFAULT_TASK_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TASK_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_TASK_LIMIT:
         return json_error(400, f"limit must be a whole number from 1 to {MAX_TASK_LIMIT}")
     filters = {key: request.args.get(key, "") for key in FILTERS}
     if any(len(value) > 255 for value in filters.values()):

@@ -138,7 +138,10 @@ class CeleryState:
         self.expire_factor = expire_factor
         self.clock = clock
         self.events_applied = 0
-        self.workers_changed = False  # set when the graph needs a refresh (online/offline, queues)
+        # Queues Celery publishes to through the AMQP default exchange (its usual way when a
+        # task is routed by queue name): the graph draws those implicit bindings.
+        self.default_routed: LRU = LRU(max_queues)
+        self.graph_changed = False  # set when the graph needs a refresh (online/offline, queues)
 
     # ---- applying events ---------------------------------------------------------------
     def apply(self, event: dict[str, Any]) -> TaskRecord | None:
@@ -154,7 +157,7 @@ class CeleryState:
         before = len(self.workers)
         worker = self.workers.touch(hostname, lambda: WorkerState(hostname, now))
         if len(self.workers) != before:
-            self.workers_changed = True
+            self.graph_changed = True
         return worker
 
     def _apply_worker(self, event: dict[str, Any]) -> None:
@@ -175,7 +178,7 @@ class CeleryState:
         if worker.online != online:
             worker.online = online
             worker.offline_since = None if online else now
-            self.workers_changed = True
+            self.graph_changed = True
 
     def _apply_task(self, event: dict[str, Any]) -> TaskRecord:
         now = event["received"]
@@ -187,6 +190,9 @@ class CeleryState:
             task.state = state
         task.updated = now
         self._track_pending(task, state)
+        if state == "sent" and task.exchange == "" and task.queue and task.queue not in self.default_routed:
+            self.default_routed.touch(task.queue, lambda: True)
+            self.graph_changed = True
         if state in ("received", "started", "succeeded", "failed", "retried") and "hostname" in event:
             self._credit_worker(task, event, state, now)
         if task.name:
@@ -212,9 +218,11 @@ class CeleryState:
             task.finished = stamp
 
     def _track_pending(self, task: TaskRecord, state: str) -> None:
-        if state == "sent" and task.state == "sent" and task.queue and task.pending_queue is None:
-            task.pending_queue = task.queue
-            self.pending[task.queue] = self.pending.touch(task.queue, int) + 1
+        if state == "sent" and task.queue:
+            waiting = self.pending.touch(task.queue, int)
+            if task.state == "sent" and task.pending_queue is None:
+                task.pending_queue = task.queue
+                self.pending[task.queue] = waiting + 1
         elif state != "sent":
             self._forget_pending(task)
 
@@ -228,7 +236,7 @@ class CeleryState:
         task.worker = worker.hostname
         if state == "received" and task.queue and task.queue not in worker.queues:
             worker.queues[task.queue] = "tasks"
-            self.workers_changed = True
+            self.graph_changed = True
         if state == "succeeded":
             worker.succeeded += 1
         elif state == "failed":
@@ -247,7 +255,7 @@ class CeleryState:
                 worker.online = False
                 worker.offline_since = now
                 changed = True
-        self.workers_changed |= changed
+        self.graph_changed |= changed
         return changed
 
     def learn_queues(self, hostname: str, queues: Iterable[str], how: str) -> None:
@@ -257,7 +265,7 @@ class CeleryState:
         for queue in queues:
             if worker.queues.get(queue) != how and worker.queues.get(queue) != "broker":
                 worker.queues[queue] = how
-                self.workers_changed = True
+                self.graph_changed = True
 
     # ---- reading (hub thread) -----------------------------------------------------------------
     def workers_json(self) -> list[dict[str, Any]]:

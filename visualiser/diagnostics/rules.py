@@ -30,6 +30,7 @@ class Issue:
     node: str
     message: str
     hold: float = 0.0  # seconds the condition must last before it is reported
+    polls: int = 1  # consecutive polls it must be seen in (rates that flicker)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -121,7 +122,8 @@ def backlog_growing(ctx: Context) -> Iterator[Issue]:
     limits = ctx.thresholds
     for queue in user_queues(ctx):
         trend = ctx.history.trend(queue.name, limits.growth_window)
-        if trend is None or trend.slope < limits.min_growth_rate or queue.messages_ready < limits.min_backlog:
+        if (trend is None or trend.slope < limits.min_growth_rate or queue.messages_ready < limits.min_backlog
+                or trend.end_ready - trend.start_ready < limits.min_growth_messages):
             continue
         drain = time_to_drain(queue.messages_ready, trend.slope)
         drains = "never drains at this rate" if drain is None else f"drains in {duration(drain)}"
@@ -171,7 +173,7 @@ def unroutable_publishes(ctx: Context) -> Iterator[Issue]:
             continue  # the alternate exchange takes them: its own rates tell
         yield Issue("unroutable", "warning", node_id("exchange", exchange.name),
                     f"{exchange_label(exchange.name)} receives {incoming:.1f} msg/s and routes none of them: "
-                    "they are dropped")
+                    "they are dropped", polls=2)
 
 
 def routes_nowhere(ctx: Context) -> Iterator[Issue]:
@@ -222,8 +224,11 @@ def dead_letter_keys(snapshot: VhostSnapshot, queue: Queue, key: str | None) -> 
 
 
 def dead_letter_routes(snapshot: VhostSnapshot) -> dict[str, tuple[str, list[str], set[str]]]:
-    """queue -> (its DLX, the keys tried, the queues its dead letters reach) for queues whose DLX exists."""
-    exchanges = {e.name: e for e in snapshot.exchanges}
+    """queue -> (its DLX, the keys tried, the queues its dead letters reach) for queues whose DLX exists.
+
+    The routing engine follows alternate exchanges as the broker does.
+    """
+    exchanges = {e.name for e in snapshot.exchanges}
     routes = {}
     for queue in snapshot.queues:
         dead_letter = dead_letter_of(queue)
@@ -233,23 +238,9 @@ def dead_letter_routes(snapshot: VhostSnapshot) -> dict[str, tuple[str, list[str
         keys = dead_letter_keys(snapshot, queue, key)
         reached: set[str] = set()
         for routing_key in keys:
-            reached.update(_route_with_alternate(snapshot, exchanges, exchange, routing_key))
+            reached.update(route(snapshot, exchange, routing_key).queues)
         routes[queue.name] = (exchange, keys, reached)
     return routes
-
-
-def _route_with_alternate(snapshot: VhostSnapshot, exchanges: dict[str, Exchange], exchange: str, key: str) -> list[str]:
-    seen: set[str] = set()
-    while exchange not in seen:
-        seen.add(exchange)
-        result = route(snapshot, exchange, key)
-        if result.queues:
-            return list(result.queues)
-        alternate = alternate_exchange_of(exchanges[exchange], snapshot) if exchange in exchanges else None
-        if alternate is None or alternate not in exchanges:
-            return []
-        exchange = alternate
-    return []
 
 
 def dead_letter_exchange_missing(ctx: Context) -> Iterator[Issue]:

@@ -18,8 +18,10 @@ class Thresholds:
     min_backlog: float = 1
     # Depth growth is measured over this many seconds of history...
     growth_window: float = 60.0
-    # ...and reported above this many messages a second.
+    # ...and reported above this many messages a second, once up by at least this many
+    # messages (a busy queue's depth jitters by a few).
     min_growth_rate: float = 0.1
+    min_growth_messages: float = 10
     # How long consumers may sit idle on a backlog, or hold a full prefetch without acking.
     stall_seconds: float = 30.0
     # Share of max-length at which a queue is "near" its limit.

@@ -3,8 +3,8 @@
 A finding's ``since`` is when its condition was first seen, and it stays put while the
 condition holds; the finding goes the first poll its condition is gone. An issue with a
 ``hold`` is reported only once its condition has lasted that long (a consumer idle for a
-moment is normal; idle for half a minute on a backlog is not), with ``since`` still the
-moment it began.
+moment is normal; idle for half a minute on a backlog is not), one with ``polls`` only once
+seen in that many consecutive polls, with ``since`` still the moment it began.
 """
 
 from __future__ import annotations
@@ -16,17 +16,21 @@ from .rules import SEVERITIES, Finding, Issue
 
 class FindingTracker:
     def __init__(self) -> None:
-        self._first_seen: dict[tuple[str, str], float] = {}
+        self._first_seen: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (since, polls seen)
 
     def update(self, now: float, issues: Iterable[Issue]) -> list[Finding]:
         current = {issue.key: issue for issue in issues}
-        self._first_seen = {key: self._first_seen.get(key, now) for key in current}
-        findings = [
-            Finding(issue.rule, issue.severity, issue.node, issue.message, self._first_seen[key])
-            for key, issue in current.items()
-            if now - self._first_seen[key] >= issue.hold
-        ]
+        self._first_seen = {key: self._seen_again(key, now) for key in current}
+        findings = []
+        for key, issue in current.items():
+            since, polls = self._first_seen[key]
+            if now - since >= issue.hold and polls >= issue.polls:
+                findings.append(Finding(issue.rule, issue.severity, issue.node, issue.message, since))
         return sort_findings(findings)
+
+    def _seen_again(self, key: tuple[str, str], now: float) -> tuple[float, int]:
+        since, polls = self._first_seen.get(key, (now, 0))
+        return since, polls + 1
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

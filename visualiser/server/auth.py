@@ -186,7 +186,7 @@ class BasicAuthMiddleware:
 def install(wiring: Wiring) -> None:
     """Feature hook: socket origin/size limits always; the auth gate when users are configured."""
     settings = wiring.settings
-    sockets.restrict_origins(wiring.socketio, settings.allowed_origins)
+    sockets.harden(wiring.app, wiring.socketio, settings.allowed_origins)
     users = parse_users(settings.auth_users)
     if users:
         wiring.app.wsgi_app = BasicAuthMiddleware(wiring.app.wsgi_app, Authenticator(users))  # type: ignore[method-assign]

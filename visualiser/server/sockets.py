@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from ..hub import Hub, room_for
@@ -52,16 +52,37 @@ def origin_checker(extra_origins: Iterable[str]) -> Callable[[str | None, dict[s
     return accept
 
 
-def restrict_origins(socketio: SocketIO, extra_origins: Iterable[str]) -> None:
+def refuse_large_polls(wsgi_app: Any, path: str = "/socket.io/") -> Callable[..., Any]:
+    """413 for a long-polling POST over the limit, before Engine.IO sees it.
+
+    Engine.IO's own refusal closes the session and waits for a poll that never drains it,
+    holding a server thread for good; refusing here costs nothing and keeps the session.
+    """
+
+    def guard(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").startswith(path):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = MAX_CLIENT_MESSAGE_BYTES + 1
+            if length > MAX_CLIENT_MESSAGE_BYTES:
+                start_response("413 Request Entity Too Large", [("Content-Type", "text/plain"), ("Connection", "close")])
+                return [b"message too large"]
+        return wsgi_app(environ, start_response)
+
+    return guard
+
+
+def harden(app: Flask, socketio: SocketIO, extra_origins: Iterable[str]) -> None:
     """Same-origin (plus a list) connections only, and small client messages only."""
     eio = socketio.server.eio
     eio.cors_allowed_origins = origin_checker(extra_origins)
-    eio.max_http_buffer_size = MAX_CLIENT_MESSAGE_BYTES  # polling bodies, and checked per message
+    eio.max_http_buffer_size = MAX_CLIENT_MESSAGE_BYTES
     # Engine.IO checks a websocket message's size only after simple-websocket has buffered
     # all of it; passing the limit down makes the transport close the socket (1009) early.
     # A copy of the driver table: the module's dict is shared by every server in the process.
     eio._async = {**eio._async, "websocket": partial(SimpleWebSocketWSGI, max_message_size=MAX_CLIENT_MESSAGE_BYTES)}
-
+    app.wsgi_app = refuse_large_polls(app.wsgi_app)  # type: ignore[method-assign]
 
 def register(socketio: SocketIO, hub: Hub) -> None:
     subscriptions: dict[str, str] = {}  # sid -> vhost

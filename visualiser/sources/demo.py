@@ -115,8 +115,8 @@ PUBLISHERS = (
 # queue -> (connection label, consumer tag, drain)
 CONSUMERS = {
     "for_task_high": ("workerA@demo", "celery-worker-a", Drain(8)),
-    "for_task_default": ("workerB@demo", "celery-worker-b", Drain(11)),
-    "for_task_low": ("workerC@demo", "celery-worker-c", Drain(3.5, prefetch=4)),
+    "for_task_default": ("workerB@demo", "celery-worker-b", Drain(13)),
+    "for_task_low": ("workerC@demo", "celery-worker-c", Drain(4.5, prefetch=4)),
     "orders.work": ("order-service", "orders-1", Drain(6, reject=0.1)),
     "orders.audit": ("audit-service", "audit-1", Drain(9)),
     "analytics": ("analytics-loader", "loader-1", Drain(12)),
@@ -147,6 +147,7 @@ class DemoBroker:
     def step(self, seconds: float) -> None:
         published: dict[str, float] = dict.fromkeys(self.ready, 0.0)
         into_exchange: dict[str, float] = {}
+        out_of_exchange: dict[str, float] = {}  # routed somewhere: the broker's publish_out
         for pub in PUBLISHERS:
             count = pub.rate * seconds * self.rng.uniform(0.6, 1.4)
             into_exchange[pub.exchange] = into_exchange.get(pub.exchange, 0) + count
@@ -154,6 +155,8 @@ class DemoBroker:
                 result = route(self.topology, pub.exchange, self.rng.choice(pub.keys), self.rng.choice(pub.headers))
                 for queue in result.queues:
                     published[queue] += count / max(1, round(count))
+                if result.queues:
+                    out_of_exchange[pub.exchange] = out_of_exchange.get(pub.exchange, 0) + count / max(1, round(count))
         delivered: dict[str, float] = dict.fromkeys(self.ready, 0.0)
         for name, (_, _, drain) in CONSUMERS.items():
             available = self.ready[name] + published[name]
@@ -174,7 +177,15 @@ class DemoBroker:
                 "deliver_get": round(delivered[name] / seconds, 1),
                 "ack": round(delivered[name] / seconds, 1),
             }
-        self.exchange_rates = {name: {"publish_in": round(n / seconds, 1)} for name, n in into_exchange.items()}
+        self.exchange_rates = {name: self._smoothed(name, n / seconds, out_of_exchange.get(name, 0) / seconds)
+                               for name, n in into_exchange.items()}
+
+    def _smoothed(self, exchange: str, publish_in: float, publish_out: float) -> dict[str, float]:
+        # The broker reports rates averaged over its stats interval, not one step's draw.
+        # The first step starts from a steady state, not from one unlucky draw.
+        old = self.exchange_rates.get(exchange, {"publish_in": publish_in, "publish_out": publish_in})
+        return {"publish_in": round(0.7 * old["publish_in"] + 0.3 * publish_in, 1),
+                "publish_out": round(0.7 * old["publish_out"] + 0.3 * publish_out, 1)}
 
     def snapshot(self) -> BrokerSnapshot:
         connections: dict[str, Connection] = {}
