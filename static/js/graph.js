@@ -283,7 +283,12 @@ export class Graph {
     this.fit();
   }
 
-  fit() { this.cy.resize(); this.cy.fit(this.visibleNodes(), 40); }
+  fit() {
+    this.cy.resize();
+    this.cy.fit(this.visibleNodes(), 40);
+    // A handful of nodes would fill the screen with giant shapes: keep them at a readable size.
+    if (this.cy.zoom() > 1.2) this.cy.zoom({ level: 1.2, renderedPosition: { x: this.cy.width() / 2, y: this.cy.height() / 2 } });
+  }
   zoomBy(factor) {
     const cy = this.cy;
     cy.zoom({ level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });

@@ -184,7 +184,8 @@ def test_hostile_messages_are_counted_and_dropped_while_good_ones_flow(live, rab
         producer.publish(json.dumps(good), routing_key="worker.online", content_type="application/json",
                          content_encoding="utf-8")
     wait_for(lambda: worker_named(live, "after-the-storm@test"), 20, message="the good event after the bad ones")
-    assert dropped() == len(HOSTILE) + 2
+    metrics = live.get("/metrics").text
+    assert dropped() == len(HOSTILE) + 2, metrics
     metrics = live.get("/metrics").text
     for reason in ("bad_field", "missing_field", "unknown_type", "oversized", "not_object", "content_type",
                    "surrogates"):

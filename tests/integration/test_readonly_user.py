@@ -1,9 +1,11 @@
 """Which RabbitMQ user is enough for the live source, proved on the real broker.
 
-A user with the 'monitoring' tag and no vhost permissions at all can make every call the
-poller makes and sees every vhost, every connection and every consumer, yet cannot change
-anything. The 'management' tag is not enough (it sees only vhosts it has permissions on, so
-with none it sees an empty broker), and a user with no tag is refused with a clear message.
+The 'monitoring' tag alone lists every vhost, connection and consumer, but a vhost's queues,
+exchanges and bindings only where the user has permissions. Permissions that match nothing
+('^$' for configure, write and read) are enough for that and grant no rights at all: such a
+user sees the whole topology and cannot declare, delete, publish or read messages. The
+'management' tag does not show other users' connections and consumers, and a user with no
+tag is refused with a clear message.
 """
 
 from __future__ import annotations
@@ -64,45 +66,83 @@ def populate(rabbit) -> Connection:
     return connection
 
 
-def test_monitoring_tag_without_permissions_reads_everything(rabbit, make_user):
+def grant_nothing(user: str, vhost: str) -> None:
+    """rabbitmqctl set_permissions -p VHOST USER '^$' '^$' '^$': access to the vhost, no rights in it."""
+    admin("PUT", f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+          {"configure": "^$", "write": "^$", "read": "^$"})
+
+
+def test_monitoring_tag_alone_lists_vhosts_but_not_their_contents(rabbit, make_user):
     user, password = make_user("monitoring")
-    permissions = admin("GET", f"/api/users/{quote(user, safe='')}/permissions").json()
-    assert permissions == []  # no configure, write or read anywhere
+    assert admin("GET", f"/api/users/{quote(user, safe='')}/permissions").json() == []
+    client = client_for(user, password)
+    for call in management_calls().values():  # exactly the calls the poller makes: none refused
+        client.get(call["path"], call["params"])
+    with pytest.raises(Unauthorised):  # the vhost's own listing says why
+        client.get(f"/api/queues/{quote(rabbit.vhost, safe='')}", {"columns": "name"})
+    snapshot = client.fetch_broker()
+    assert rabbit.vhost not in snapshot.vhosts
+    assert rabbit.vhost in snapshot.broker["vhosts_without_access"]
+
+
+def test_monitoring_tag_with_empty_permissions_reads_everything(rabbit, make_user):
+    user, password = make_user("monitoring")
+    grant_nothing(user, rabbit.vhost)
     consumer_connection = populate(rabbit)
     try:
         client = client_for(user, password)
-        for call in management_calls().values():  # exactly the calls the poller makes
+        for call in management_calls().values():
             client.get(call["path"], call["params"])
 
-        def sees_everything():
-            before = all_vhosts()
-            snapshot = client.fetch_broker()
-            vhost = snapshot.vhosts.get(rabbit.vhost)
-            return snapshot if before & all_vhosts() <= set(snapshot.vhosts) and vhost and vhost.consumers else None
+        def sees_the_vhost():
+            vhost = client.fetch_broker().vhosts.get(rabbit.vhost)
+            return vhost if vhost and vhost.consumers else None
 
-        snapshot = wait_for(sees_everything, timeout=20, message="every vhost and the consumer")
-        vhost = snapshot.vhosts[rabbit.vhost]
-        assert [c.consumer_tag for c in vhost.consumers] == ["ro-consumer"]
+        vhost = wait_for(sees_the_vhost, timeout=20, message="the vhost and its consumer")
+        assert [q.name for q in vhost.queues] == ["orders.new"]
+        assert ("orders", "orders.new", "order.*") in {(b.source, b.destination, b.routing_key) for b in vhost.bindings}
+        assert vhost.queue("orders.new").policy == "limit" and {p.name for p in vhost.policies} == {"limit"}
+        assert [c.consumer_tag for c in vhost.consumers] == ["ro-consumer"]  # another user's consumer
         assert [c.client.get("connection_name") for c in vhost.connections] == ["ro-test"]
-        assert vhost.queue("orders.new").policy == "limit"
-        assert {p.name for p in vhost.policies} == {"limit"}
-        assert "/" in snapshot.vhosts and snapshot.broker["rabbitmq_version"]
     finally:
         consumer_connection.release()
 
 
-def test_monitoring_user_cannot_change_anything(rabbit, make_user):
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "queues/{v}/sneaky", {"durable": False}),
+        ("DELETE", "queues/{v}/orders.new", None),
+        ("DELETE", "exchanges/{v}/orders", None),
+        ("POST", "exchanges/{v}/amq.default/publish",
+         {"properties": {}, "routing_key": "orders.new", "payload": "x", "payload_encoding": "string"}),
+        ("POST", "queues/{v}/orders.new/get", {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"}),
+        ("PUT", "policies/{v}/takeover", {"pattern": ".*", "definition": {"max-length": 0}}),
+    ],
+)
+def test_that_user_cannot_change_or_read_messages(rabbit, make_user, method, path, body):
     user, password = make_user("monitoring")
-    url = f"{MANAGEMENT}/api/queues/{quote(rabbit.vhost, safe='')}/sneaky"
-    response = requests.put(url, json={"durable": False}, auth=(user, password), timeout=10)
-    assert response.status_code in (401, 403)
-    assert requests.get(url, auth=AUTH, timeout=10).status_code == 404
+    grant_nothing(user, rabbit.vhost)
+    rabbit.declare_exchange("orders", "topic")
+    rabbit.declare_queue("orders.new")
+    url = f"{MANAGEMENT}/api/" + path.format(v=quote(rabbit.vhost, safe=""))
+    response = requests.request(method, url, json=body, auth=(user, password), timeout=10)
+    refused = response.status_code in (401, 403) or "ACCESS_REFUSED" in response.text
+    assert refused, (response.status_code, response.text[:200])
+    assert admin("GET", f"/api/queues/{quote(rabbit.vhost, safe='')}/orders.new").json()["name"] == "orders.new"
 
 
-def test_management_tag_without_permissions_sees_an_empty_broker(rabbit, make_user):
+def test_management_tag_sees_no_other_users_consumers(rabbit, make_user):
     user, password = make_user("management")
-    snapshot = client_for(user, password).fetch_broker()
-    assert snapshot.vhosts == {} and rabbit.vhost in all_vhosts()
+    grant_nothing(user, rabbit.vhost)
+    consumer_connection = populate(rabbit)
+    try:
+        wait_for(lambda: admin("GET", f"/api/consumers/{quote(rabbit.vhost, safe='')}").json(), message="consumer")
+        vhost = client_for(user, password).fetch_broker().vhosts[rabbit.vhost]
+        assert [q.name for q in vhost.queues] == ["orders.new"]
+        assert vhost.consumers == () and vhost.connections == ()
+    finally:
+        consumer_connection.release()
 
 
 def test_user_without_tags_is_refused_clearly(make_user):
@@ -115,6 +155,7 @@ def test_user_without_tags_is_refused_clearly(make_user):
 
 def test_the_app_runs_live_as_a_monitoring_user(rabbit, make_user):
     user, password = make_user("monitoring")
+    grant_nothing(user, rabbit.vhost)
     rabbit.declare_queue("seen-by-monitoring")
     server, _ = run_live(Settings(management_url=f"http://{user}:{password}@127.0.0.1:15672", poll_interval=0.5))
     try:
@@ -123,7 +164,8 @@ def test_the_app_runs_live_as_a_monitoring_user(rabbit, make_user):
             return response.ok and {n["id"] for n in response.json()["nodes"]}
 
         wait_for(lambda: "queue:seen-by-monitoring" in (queue_ids() or set()), timeout=20, message="the queue")
-        assert server.get("/healthz").json()["sources"]["management-api"]["state"] == "ok"
+        status = server.get("/healthz").json()["sources"]["management-api"]
+        assert status["state"] == "ok" and "/" in status["extra"]["vhosts_without_access"]
         assert password not in server.get("/healthz").text
     finally:
         stop_live(server)

@@ -127,3 +127,12 @@ def test_redact_and_split_credentials():
     with pytest.raises(ValueError) as caught:
         split_credentials(f"ftp://watcher:{PASSWORD}@broker.example")
     assert PASSWORD not in str(caught.value)
+
+
+def test_a_listed_vhost_without_exchanges_is_reported_not_drawn_empty():
+    state = FakeManagement()
+    state.results["vhosts"] = [*state.results["vhosts"], {"name": "no-permissions-here"}]
+    snapshot = fetch(state)
+    assert list(snapshot.vhosts) == [VHOST]
+    assert snapshot.broker["vhosts_without_access"] == ["no-permissions-here"]
+    assert "vhosts_without_access" not in broker_snapshot().broker

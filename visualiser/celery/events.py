@@ -29,7 +29,7 @@ KEPT_CHARS = 1000  # what we store of args, kwargs, result, exception
 MAX_NAME_CHARS = 255
 
 JSON_TYPES = frozenset({"application/json", "application/x-json"})
-_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abAB]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 _TEXT_FIELDS = ("name", "queue", "exchange", "routing_key", "parent_id", "root_id", "sw_ident", "sw_ver", "sw_sys")
 _LONG_TEXT_FIELDS = ("args", "kwargs", "result", "exception")

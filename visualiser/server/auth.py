@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..config import ConfigError, Settings
-from . import sockets
+from . import security, sockets
 
 if TYPE_CHECKING:
     from .. import Wiring
@@ -184,9 +184,10 @@ class BasicAuthMiddleware:
 
 
 def install(wiring: Wiring) -> None:
-    """Feature hook: socket origin/size limits always; the auth gate when users are configured."""
+    """Feature hook: socket origin/size and input limits always; the auth gate when users are configured."""
     settings = wiring.settings
     sockets.harden(wiring.app, wiring.socketio, settings.allowed_origins)
+    security.refuse_deep_json(wiring.app)
     users = parse_users(settings.auth_users)
     if users:
         wiring.app.wsgi_app = BasicAuthMiddleware(wiring.app.wsgi_app, Authenticator(users))  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ because only same-origin script files execute, and nothing may frame the page
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, jsonify
 
 CSP = "; ".join(
     [
@@ -44,4 +44,18 @@ def install_security_headers(app: Flask) -> None:
     def _headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        return response
+
+
+def refuse_deep_json(app: Flask) -> None:
+    """A JSON body nested past the parser's recursion limit is bad input (400), not a crash.
+
+    Python's json module raises RecursionError, which is not a ValueError, so Flask's
+    ``get_json(silent=True)`` lets it through as a 500.
+    """
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(_exc: RecursionError) -> Response:
+        response = jsonify({"error": "input nested too deeply", "status": 400})
+        response.status_code = 400
         return response

@@ -177,7 +177,15 @@ def build_broker_snapshot(results: dict[str, Any]) -> BrokerSnapshot:
         key: group_by_vhost(results.get(key, []))
         for key in ("exchanges", "queues", "bindings", "consumers", "connections", "policies")
     }
-    names = [v["name"] for v in results.get("vhosts", []) if isinstance(v.get("name"), str)]
+    listed = [v["name"] for v in results.get("vhosts", []) if isinstance(v.get("name"), str)]
+    # Every vhost a user may read has at least the default exchange. The 'monitoring' tag lists
+    # every vhost but shows queues, exchanges and bindings only where the user has permissions:
+    # a listed vhost with no exchanges is one of those, reported rather than drawn empty.
+    names = [name for name in listed if name in grouped["exchanges"]]
+    broker = dict(results.get("overview", {}))
+    without_access = sorted(set(listed) - set(names))
+    if without_access:
+        broker["vhosts_without_access"] = without_access
     vhosts = {
         name: vhost_snapshot(
             name,
@@ -190,7 +198,7 @@ def build_broker_snapshot(results: dict[str, Any]) -> BrokerSnapshot:
         )
         for name in names
     }
-    return BrokerSnapshot(vhosts=vhosts, broker=results.get("overview", {}))
+    return BrokerSnapshot(vhosts=vhosts, broker=broker)
 
 
 def vhost_path(vhost: str) -> str:

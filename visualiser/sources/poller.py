@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .management_api import ManagementClient, SourceError
 from .status import Backoff, SourceStatus
@@ -62,10 +62,14 @@ class ManagementPoller:
         self.backoff.reset()
         self.hub.publish_broker(SOURCE, snapshot)
         version = snapshot.broker.get("rabbitmq_version", "")
-        self._report("ok", None, detail=f"{self.client.base_url} (RabbitMQ {version})" if version else None)
+        hidden = snapshot.broker.get("vhosts_without_access", [])
+        self._report("ok", None, detail=f"{self.client.base_url} (RabbitMQ {version})" if version else None,
+                     extra={"vhosts_without_access": hidden} if hidden else {})
         return self.interval
 
-    def _report(self, state: str, error: str | None, detail: str | None = None) -> None:
+    def _report(
+        self, state: str, error: str | None, detail: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         now = time.time()
         old = self._status
         self._status = SourceStatus(
@@ -75,6 +79,6 @@ class ManagementPoller:
             last_success=now if state == "ok" else old.last_success,
             last_error=error if error else old.last_error,
             since=old.since if old.state == state else now,
-            extra={"poll_interval": self.interval},
+            extra={"poll_interval": self.interval, **(extra or {})},
         )
         self.hub.publish_status(self._status)  # small, and it carries "last successful poll"
