@@ -81,7 +81,9 @@ def worker_named(server: LiveServer, hostname: str) -> dict | None:
 
 
 def topology(server: LiveServer, vhost: str) -> dict:
-    return server.get("/api/topology", params={"vhost": vhost}).json()
+    """The vhost's graph, once the management API poll has seen the vhost."""
+    return wait_for(lambda: (lambda t: t if "nodes" in t else None)(
+        server.get("/api/topology", params={"vhost": vhost}).json()), 30, message=f"vhost {vhost} polled")
 
 
 def activity_listener(server: LiveServer, vhost: str) -> tuple[socketio.Client, list[dict]]:
@@ -192,3 +194,28 @@ def test_hostile_messages_are_counted_and_dropped_while_good_ones_flow(live, rab
         assert f'visualiser_celery_events_dropped_total{{reason="{reason}"}}' in metrics
     assert 'visualiser_celery_events_total{type="worker-online"} 1' in metrics
     assert live.service.hub.statuses()["celery-events"].state == "ok"
+
+
+def test_inspect_is_opt_in_and_learns_queues_and_pool(rabbit, workers):
+    from dataclasses import replace
+
+    from celery import Celery
+
+    from visualiser.celery.inspect import InspectPoller
+
+    quiet, _ = run_live(celery_settings(rabbit))
+    try:
+        assert not any(isinstance(s, InspectPoller) for s in quiet.service.sources)  # nothing broadcast by default
+    finally:
+        stop_live(quiet)
+    server, _ = run_live(replace(celery_settings(rabbit), inspect=True))
+    try:
+        [poller] = [s for s in server.service.sources if isinstance(s, InspectPoller)]
+        hostname = workers.start("inspected", "payments,emails")
+        wait_for(lambda: (worker_named(server, hostname) or {}).get("online"), 30, message="worker online")
+        poller.poll(Celery("inspect-test", broker=rabbit.amqp_url(), set_as_current=False))
+        worker = wait_for(lambda: (lambda w: w if w and w["pool"] else None)(worker_named(server, hostname)), 10)
+        assert worker["pool"] == 2
+        assert {"payments", "emails"} <= set(worker["queues"])
+    finally:
+        stop_live(server)

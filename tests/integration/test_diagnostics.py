@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import socketio
 from kombu import Connection
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 # Short windows so that conditions show within the broker's 5 s statistics interval.
 THRESHOLDS = {"stall_seconds": 3, "growth_window": 8, "min_growth_messages": 5}
 SETTINGS = Settings(poll_interval=0.5, diagnostics=THRESHOLDS)
-CEILING = 60  # generous: broker statistics refresh every 5 s
+CEILING = 120  # generous: broker statistics refresh every 5 s, and the broker may be busy
 
 
 @pytest.fixture
@@ -70,7 +71,10 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            self.rabbit.publish(self.exchange, self.routing_key)
+            try:
+                self.rabbit.publish(self.exchange, self.routing_key)
+            except (AssertionError, requests.RequestException):
+                continue  # a busy or restarting broker: keep publishing, the finding waits for us
 
 
 def test_backlog_without_consumers_is_pushed_to_browsers_and_clears(rabbit: Rabbit) -> None:

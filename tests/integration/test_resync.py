@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import socketio
 
+from benchmarks.socket_load import InOrderClient
 from tests.conftest import MANAGEMENT, LiveServer, Rabbit, run_live, stop_live, wait_for
 from visualiser.config import Settings
 from visualiser.model.diff import apply_patch
@@ -34,8 +35,8 @@ class GraphClient:
         self._lock = threading.Lock()
         self.sio = self._new_socket()
 
-    def _new_socket(self) -> socketio.Client:
-        sio = socketio.Client(reconnection=False)
+    def _new_socket(self) -> socketio.Client:  # in wire order, as a page sees them
+        sio = InOrderClient(reconnection=False)
         sio.on("snapshot", self._on_snapshot)
         sio.on("patch", self._on_patch)
         sio.on("status", self._on_status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -31,12 +32,14 @@ def broker_view() -> VhostSnapshot:
 
 
 def recorded_batch(until: float | None = None) -> list[dict]:
+    """Recorded events up to `until` seconds into the recording, replayed as if that moment is now."""
     events = []
+    base = time.time() - (until if until is not None else RECORDED[-1]["at"])
     for message in RECORDED:
         if until is not None and message["at"] > until:
             break
         for event, _ in events_of(message["body"].encode(), message["content_type"], message["content_encoding"],
-                                  received=message["at"]):
+                                  received=base + message["at"]):
             events.append(event)
     return events
 

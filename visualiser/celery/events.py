@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 TASK_TYPES = frozenset({
@@ -47,7 +47,7 @@ class Dropped(Exception):
 
 def decode_body(body: bytes, content_type: str | None, content_encoding: str | None) -> list[Any]:
     """The raw JSON items of one message: one for an object, several for a batch."""
-    if (content_type or "").split(";")[0].strip().lower() not in JSON_TYPES:
+    if content_type != "application/json" and (content_type or "").split(";")[0].strip().lower() not in JSON_TYPES:
         raise Dropped("content_type")
     if len(body) > MAX_BODY_BYTES:
         raise Dropped("oversized")
@@ -105,27 +105,17 @@ def _copy_identity(raw: dict[str, Any], kind: str, event: dict[str, Any]) -> Non
 
 
 def _copy_fields(raw: dict[str, Any], event: dict[str, Any]) -> None:
-    for key in _TEXT_FIELDS:
-        value = raw.get(key)
-        if value is not None:
-            event[key] = _short_text(value)
-    for key in _LONG_TEXT_FIELDS:
-        value = raw.get(key)
-        if value is not None:
-            event[key] = _long_text(value)
-    for key in _NUMBER_FIELDS:
-        value = raw.get(key)
-        if value is not None:
-            event[key] = _number(value)
-    for key in _INT_FIELDS:
-        value = raw.get(key)
-        if value is not None:
-            event[key] = _integer(value)
-    loadavg = raw.get("loadavg")
-    if loadavg is not None:
-        if not isinstance(loadavg, (list, tuple)) or len(loadavg) > 3:
-            raise Dropped("bad_field")
-        event["loadavg"] = [_number(v) for v in loadavg]
+    # Walk the event's own keys (about a dozen) rather than every field we know.
+    for key, value in raw.items():
+        check = _FIELD_CHECKS.get(key)
+        if check is not None and value is not None:
+            event[key] = check(value)
+
+
+def _loadavg(value: Any) -> list[float]:
+    if not isinstance(value, (list, tuple)) or len(value) > 3:
+        raise Dropped("bad_field")
+    return [_number(v) for v in value]
 
 
 def _short_text(value: Any) -> str:
@@ -156,6 +146,15 @@ def _integer(value: Any) -> int:
     if isinstance(number, float) and not number.is_integer():
         raise Dropped("bad_field")
     return int(number)
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_TEXT_FIELDS, _short_text),
+    **dict.fromkeys(_LONG_TEXT_FIELDS, _long_text),
+    **dict.fromkeys(_NUMBER_FIELDS, _number),
+    **dict.fromkeys(_INT_FIELDS, _integer),
+    "loadavg": _loadavg,
+}
 
 
 def events_of(

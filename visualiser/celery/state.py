@@ -33,10 +33,11 @@ class LRU(OrderedDict):
         super().__init__()
         self.limit, self.on_evict = limit, on_evict
 
-    def touch(self, key: Any, make: Callable[[], Any]) -> Any:
+    def touch(self, key: Any, make: Callable[..., Any], *args: Any) -> Any:
+        """The value for key, made with make(*args) if missing; marks it most recent."""
         value = self.get(key)
         if value is None:
-            value = self[key] = make()
+            value = self[key] = make(*args)
             while len(self) > self.limit:
                 _, old = self.popitem(last=False)
                 if self.on_evict:
@@ -155,7 +156,7 @@ class CeleryState:
 
     def _worker(self, hostname: str, now: float) -> WorkerState:
         before = len(self.workers)
-        worker = self.workers.touch(hostname, lambda: WorkerState(hostname, now))
+        worker = self.workers.touch(hostname, WorkerState, hostname, now)
         if len(self.workers) != before:
             self.graph_changed = True
         return worker
@@ -183,7 +184,7 @@ class CeleryState:
     def _apply_task(self, event: dict[str, Any]) -> TaskRecord:
         now = event["received"]
         state = STATE_OF[event["type"]]
-        task = self.tasks.touch(event["uuid"], lambda: TaskRecord(event["uuid"]))
+        task = self.tasks.touch(event["uuid"], TaskRecord, event["uuid"])
         self._merge_fields(task, event, state)
         previous = task.state
         if _advances(previous, state):
@@ -191,7 +192,7 @@ class CeleryState:
         task.updated = now
         self._track_pending(task, state)
         if state == "sent" and task.exchange == "" and task.queue and task.queue not in self.default_routed:
-            self.default_routed.touch(task.queue, lambda: True)
+            self.default_routed.touch(task.queue, bool, True)
             self.graph_changed = True
         if state in ("received", "started", "succeeded", "failed", "retried") and "hostname" in event:
             self._credit_worker(task, event, state, now)
@@ -203,10 +204,9 @@ class CeleryState:
         return task
 
     def _merge_fields(self, task: TaskRecord, event: dict[str, Any], state: str) -> None:
-        for key in ("name", "args", "kwargs", "queue", "exchange", "routing_key", "retries", "runtime",
-                    "parent_id", "root_id", "result", "exception"):
-            if key in event:
-                setattr(task, key, event[key])
+        for key, value in event.items():  # a handful of keys: cheaper than testing every field
+            if key in _TASK_FIELDS:
+                setattr(task, key, value)
         stamp = event.get("timestamp", event["received"])
         if state == "sent":
             task.sent = stamp
@@ -293,6 +293,8 @@ class CeleryState:
         }
 
 
+_TASK_FIELDS = frozenset({"name", "args", "kwargs", "queue", "exchange", "routing_key", "retries", "runtime",
+                          "parent_id", "root_id", "result", "exception"})
 _ORDER = {"sent": 0, "received": 1, "started": 2, "retried": 3}
 
 

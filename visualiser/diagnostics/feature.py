@@ -17,6 +17,7 @@ from ..hub import Hub, VhostView, room_for
 from ..model.entities import VhostSnapshot
 from ..server.views import hub as current_hub
 from ..server.views import json_error, vhost_arg
+from .celery_rules import CELERY_RULES, CeleryView, InFlight, TaskTarget
 from .history import HistoryStore, time_to_drain
 from .rules import TOPOLOGY_RULES, Context, Rule, evaluate
 from .thresholds import Thresholds
@@ -27,13 +28,15 @@ if TYPE_CHECKING:
 
 EXTENSION = "visualiser.diagnostics"
 MAX_NAME_BYTES = 255
+ALL_RULES: tuple[Rule, ...] = TOPOLOGY_RULES + CELERY_RULES
+IN_FLIGHT = ("received", "started")
 
 
 class Diagnostics:
     """Findings and depth history for every vhost. `observe` runs on the hub thread only."""
 
     def __init__(self, thresholds: Thresholds | None = None, clock: Callable[[], float] = time.time,
-                 rules: tuple[Rule, ...] = TOPOLOGY_RULES, celery: Callable[[str], Any] | None = None):
+                 rules: tuple[Rule, ...] = ALL_RULES, celery: Callable[[str], CeleryView | None] | None = None):
         self.thresholds = thresholds or Thresholds()
         self.clock, self.rules, self.celery = clock, rules, celery
         self.history = HistoryStore()
@@ -80,6 +83,56 @@ class Diagnostics:
                 del table[vhost]
 
 
+# ---- Celery --------------------------------------------------------------------------------------------
+
+
+class CeleryReader:
+    """Copies what the Celery feature and the user's app know into a CeleryView (hub thread).
+
+    Both are optional: without a Celery feature there are no in-flight tasks, without
+    --celery-app no task routes. The app's routes are resolved once: they are its config.
+    """
+
+    def __init__(self, extensions: dict[str, Any], clock: Callable[[], float] = time.time):
+        self.extensions, self.clock = extensions, clock
+        self._targets: tuple[str | None, tuple[TaskTarget, ...]] | None = None
+
+    def __call__(self, vhost: str) -> CeleryView | None:
+        feature = self.extensions.get("visualiser.celery")
+        in_flight = self._in_flight(feature) if feature is not None and feature.vhost == vhost else ()
+        target_vhost, targets = self._task_targets(feature)
+        if not in_flight and target_vhost != vhost:
+            return None
+        return CeleryView(self.clock(), in_flight, targets if target_vhost == vhost else ())
+
+    @staticmethod
+    def _in_flight(feature: Any) -> tuple[InFlight, ...]:
+        return tuple(InFlight(t.state, t.name or "?", t.worker, t.updated)
+                     for t in feature.state.tasks.values()
+                     if t.state in IN_FLIGHT and t.worker and t.updated is not None)
+
+    def _task_targets(self, feature: Any) -> tuple[str | None, tuple[TaskTarget, ...]]:
+        if self._targets is None:
+            self._targets = self._resolve_targets(feature)
+        return self._targets
+
+    def _resolve_targets(self, feature: Any) -> tuple[str | None, tuple[TaskTarget, ...]]:
+        apps = self.extensions.get("visualiser.celery_apps")
+        if apps is None or not getattr(apps, "spec", None):
+            return None, ()
+        from ..routing.celery_routes import broker_vhost, resolve, task_names
+
+        try:
+            app = apps.get()
+        except Exception:  # noqa: BLE001 - the routing API reports why; here it only means "no routes"
+            return None, ()
+        routes = [resolve(app, name) for name in task_names(app)]
+        targets = tuple(TaskTarget(r.task, r.exchange, r.routing_key or "") for r in routes
+                        if r.error is None and r.exchange is not None)
+        vhost = broker_vhost(app) or (feature.vhost if feature is not None else "/")
+        return vhost, targets
+
+
 # ---- HTTP ---------------------------------------------------------------------------------------------
 
 bp = Blueprint("diagnostics", __name__)
@@ -121,7 +174,7 @@ def queue_history_view() -> Response:
 
 def install(wiring: Wiring) -> None:
     thresholds = Thresholds.from_mapping(getattr(wiring.settings, "diagnostics", None) or {})
-    engine = Diagnostics(thresholds)
+    engine = Diagnostics(thresholds, celery=CeleryReader(wiring.app.extensions))
     hub: Hub = wiring.hub
 
     def on_view(view: VhostView) -> None:

@@ -136,7 +136,8 @@ def consumers_not_consuming(ctx: Context) -> Iterator[Issue]:
     for queue in user_queues(ctx):
         if queue.consumers == 0 or queue.messages_ready < ctx.thresholds.min_backlog:
             continue
-        if rate(queue.rates, "deliver_get") > 0 or (queue.consumer_utilisation or 0) > 0:
+        # Not consumer utilisation: the broker keeps its last average when deliveries stop.
+        if rate(queue.rates, "deliver_get") > 0:
             continue
         capacity = prefetch_capacity(consumers_of(ctx.snapshot, queue.name))
         if capacity is not None and queue.messages_unacknowledged >= capacity:

@@ -24,7 +24,7 @@ from typing import Any
 from ..model.entities import DEFAULT_EXCHANGE, DEFAULT_EXCHANGE_LABEL, Binding, Exchange, VhostSnapshot
 from ..model.policies import effective_exchange_policy
 from ..model.topology import binding_id
-from .matchers import Verdict, match_direct, match_headers, match_topic
+from .matchers import Verdict, headers_match, match_direct, match_headers, match_topic, topic_matches
 
 KNOWN_TYPES = ("direct", "fanout", "topic", "headers")
 ROUTING_HEADERS = ("CC", "BCC")
@@ -78,10 +78,11 @@ class _Index:
         self.snapshot = snapshot
         self.exchanges = {e.name: e for e in snapshot.exchanges}
         self.queues = {q.name for q in snapshot.queues}
-        self.by_source: dict[str, list[Binding]] = {}
+        # Each binding with its graph edge id, computed once per snapshot rather than per message.
+        self.by_source: dict[str, list[tuple[Binding, str]]] = {}
         for binding in snapshot.bindings:
             if binding.source != DEFAULT_EXCHANGE:  # implicit ones: derived from queue names
-                self.by_source.setdefault(binding.source, []).append(binding)
+                self.by_source.setdefault(binding.source, []).append((binding, binding_id(binding)))
 
 
 _INDEX_CACHE: dict[int, _Index] = {}
@@ -127,8 +128,10 @@ def label(name: str) -> str:
 
 
 class _Walk:
-    def __init__(self, index: _Index, routing_keys: list[str], headers: Mapping[str, Any], result: RouteResult):
+    def __init__(self, index: _Index, routing_keys: list[str], headers: Mapping[str, Any], result: RouteResult,
+                 explain: bool):
         self.index, self.keys, self.headers, self.result = index, routing_keys, headers, result
+        self.explain = explain
         self.queues: set[str] = set()
 
     def run(self, start: Exchange) -> None:
@@ -158,24 +161,36 @@ class _Walk:
 
     def match_bindings(self, exchange: Exchange) -> list[Binding]:
         matched = []
-        for binding in self.index.by_source.get(exchange.name, []):
-            verdict = self.verdict(exchange.type, binding)
-            self.result.bindings.append(
-                {
-                    "edge": binding_id(binding),
-                    "source": binding.source,
-                    "destination": binding.destination,
-                    "destination_type": binding.destination_type,
-                    "routing_key": binding.routing_key,
-                    "matched": verdict.matched,
-                    "reason": verdict.reason,
-                }
-            )
-            if verdict.matched:
+        for binding, edge in self.index.by_source.get(exchange.name, []):
+            hit = self.matches(exchange.type, binding)
+            # Words cost more than the verdict: misses are put into words only when asked for.
+            reason = self.verdict(exchange.type, binding).reason if hit or self.explain else ""
+            if self.explain:
+                self.result.bindings.append(
+                    {
+                        "edge": edge,
+                        "source": binding.source,
+                        "destination": binding.destination,
+                        "destination_type": binding.destination_type,
+                        "routing_key": binding.routing_key,
+                        "matched": hit,
+                        "reason": reason,
+                    }
+                )
+            if hit:
                 matched.append(binding)
                 self.hop(exchange.name, binding.destination, binding.destination_type, "binding",
-                         binding.routing_key, binding_id(binding), verdict.reason)
+                         binding.routing_key, edge, reason)
         return matched
+
+    def matches(self, exchange_type: str, binding: Binding) -> bool:
+        if exchange_type == "fanout":
+            return True
+        if exchange_type == "direct":
+            return binding.routing_key in self.keys
+        if exchange_type == "topic":
+            return any(topic_matches(binding.routing_key, key) for key in self.keys)
+        return headers_match(binding.arguments, self.headers)
 
     def verdict(self, exchange_type: str, binding: Binding) -> Verdict:
         if exchange_type == "fanout":
@@ -225,9 +240,18 @@ class _Walk:
 
 
 def route(
-    snapshot: VhostSnapshot, exchange: str, routing_key: str, headers: Mapping[str, Any] | None = None
+    snapshot: VhostSnapshot,
+    exchange: str,
+    routing_key: str,
+    headers: Mapping[str, Any] | None = None,
+    *,
+    explain: bool = True,
 ) -> RouteResult:
-    """Which queues a message published to `exchange` with this key and headers reaches."""
+    """Which queues a message published to `exchange` with this key and headers reaches.
+
+    With explain=False the answer leaves out ``bindings`` (why each binding did or did
+    not match): the same queues, hops and reasons, faster on large vhosts.
+    """
     headers = dict(headers or {})
     keys = routing_keys_of(routing_key, headers)
     headers.pop("BCC", None)
@@ -243,7 +267,7 @@ def route(
         result.status = "internal"
         result.message = f"exchange {exchange!r} is internal: the broker refuses publishes to it (access refused)"
         return result
-    walk = _Walk(index, keys, headers, result)
+    walk = _Walk(index, keys, headers, result, explain)
     walk.run(start)
     result.queues = sorted(walk.queues)
     result.unroutable = not result.queues and not result.unsupported

@@ -38,6 +38,7 @@ class ManagementPoller:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=self.client.timeout + 2)
+        self.client.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

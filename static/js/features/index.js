@@ -2,4 +2,6 @@
 // One name per line; main.js imports them in this order.
 export default [
   'route',
+  'celery',
+  'findings',
 ];

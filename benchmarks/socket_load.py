@@ -1,0 +1,298 @@
+"""Socket.IO fan-out under load: N concurrent clients on a large topology receiving patches.
+
+The server is the real app (hub, Flask-SocketIO in threading mode, Werkzeug) fed by a
+synthetic source that posts a management-API-shaped broker every poll interval through the
+poller's own snapshot builder, with a slice of queue depths changed each time so that every
+poll yields a patch. Clients run in separate processes (python-socketio over websocket)
+and keep their graph exactly as the page does: snapshot, then patches in version order,
+resync on a gap.
+
+It prints: the poll cadence seen at the server (interval between patches), the hub's
+post-to-emit time, fan-out latency (patch emitted -> client received, p50/p99/max, in
+wall-clock time shared by the processes), patches lost or out of order, and the server's
+RSS over the soak (start after warm-up, end, max).
+
+    .venv/bin/python benchmarks/socket_load.py --clients 100 --queues 2000 --duration 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing as mp
+import random
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import engineio  # noqa: E402
+import socketio  # noqa: E402
+
+from visualiser import create_app  # noqa: E402
+from visualiser.config import Settings  # noqa: E402
+from visualiser.hub import Hub  # noqa: E402
+from visualiser.model.diff import apply_patch  # noqa: E402
+from visualiser.model.topology import Graph  # noqa: E402
+from visualiser.sources.management_api import build_broker_snapshot  # noqa: E402
+from visualiser.sources.status import SourceStatus  # noqa: E402
+
+VHOST = "load"
+
+
+# ---- the synthetic broker -----------------------------------------------------------------------
+
+
+class SyntheticBroker:
+    """Management-API-shaped listings for one vhost: E exchanges fanning out to Q queues."""
+
+    def __init__(self, queues: int, exchanges: int, seed: int = 1):
+        self.rng = random.Random(seed)
+        self.exchanges = [{"name": f"ex-{i}", "vhost": VHOST, "type": "topic", "durable": True,
+                           "auto_delete": False, "internal": False, "arguments": {}} for i in range(exchanges)]
+        self.queues = [{"name": f"queue-{i:05d}", "vhost": VHOST, "type": "classic", "durable": True,
+                        "auto_delete": False, "exclusive": False, "arguments": {}, "policy": None,
+                        "messages_ready": 0, "messages_unacknowledged": 0, "consumers": 1, "state": "running"}
+                       for i in range(queues)]
+        self.bindings = [{"source": f"ex-{i % exchanges}", "vhost": VHOST, "destination": q["name"],
+                          "destination_type": "queue", "routing_key": f"route.{i}.#", "arguments": {}}
+                         for i, q in enumerate(self.queues)]
+
+    def tick(self, changes: int) -> dict[str, Any]:
+        for queue in self.rng.sample(self.queues, changes):
+            queue["messages_ready"] = self.rng.randrange(0, 10_000)
+        return {"overview": {"rabbitmq_version": "synthetic"}, "vhosts": [{"name": VHOST}],
+                "exchanges": [dict(e) for e in self.exchanges], "queues": [dict(q) for q in self.queues],
+                "bindings": self.bindings, "consumers": [], "connections": [], "policies": []}
+
+
+class SyntheticSource:
+    """Posts a fresh snapshot every interval on a fixed schedule, like the poller."""
+
+    name = "synthetic"
+
+    def __init__(self, hub: Hub, broker: SyntheticBroker, interval: float, changes: int):
+        self.hub, self.broker, self.interval, self.changes = hub, broker, interval, changes
+        self.posted_at = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="synthetic-source", daemon=True)
+
+    def start(self) -> None:
+        self.post()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def post(self) -> None:
+        snapshot = build_broker_snapshot(self.broker.tick(self.changes))
+        self.posted_at = time.time()
+        self.hub.publish_broker(self.name, snapshot)
+        self.hub.publish_status(SourceStatus(self.name, "ok", "synthetic broker", self.posted_at))
+
+    def _run(self) -> None:
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            self.post()
+            due += self.interval
+
+
+# ---- the server side ------------------------------------------------------------------------------
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[tuple[float, float]]]:
+    """The real app on a free port. Returns the port, the source, and the (posted, emitted)
+    wall-clock times of each patch, which the emitter instrumentation records."""
+    service = create_app(Settings(log_level="ERROR"), sources=[])
+    source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges), args.interval, args.changes)
+    service.sources.append(source)
+    emitted: list[tuple[float, float]] = []
+
+    def emit(event: str, data: Any, to: str | None = None) -> None:
+        if event == "patch":
+            now = time.time()
+            emitted.append((source.posted_at, now))
+            data = {**data, "bench_sent": now}  # benchmark-only: lets clients measure fan-out
+        service.socketio.emit(event, data, to=to)
+
+    service.hub.set_emitter(emit)
+    port = free_port()
+    service.start()
+    threading.Thread(target=service.socketio.run, args=(service.app,), daemon=True,
+                     kwargs={"host": "127.0.0.1", "port": port, "allow_unsafe_werkzeug": True,
+                             "log_output": False}).start()
+    return port, source, emitted
+
+
+# ---- the clients (separate processes) ----------------------------------------------------------------
+
+
+class _InOrderEngineIO(engineio.Client):
+    """Runs message handlers on the reading thread, in arrival order, as a browser does.
+
+    python-engineio hands each message to a new thread, so a client built on it can see a
+    patch before the snapshot that preceded it on the wire; a page never does.
+    """
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InOrderClient(socketio.Client):
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InOrderEngineIO
+
+
+class Client:
+    def __init__(self, url: str):
+        self.graph: Graph | None = None
+        self.version: int | None = None
+        self.latencies: list[tuple[float, float]] = []  # (sent, latency)
+        self.patches = 0
+        self.awaiting_snapshot = False  # a resync is in flight: later patches cannot apply either
+        self.gaps: list[float] = []  # when a patch did not follow our version
+        self.lock = threading.Lock()
+        self.sio = InOrderClient(reconnection=True)
+        self.sio.on("snapshot", self.on_snapshot)
+        self.sio.on("patch", self.on_patch)
+        self.url = url
+
+    def start(self) -> None:
+        self.sio.connect(self.url, transports=["websocket"], wait_timeout=30)
+        self.sio.emit("subscribe", {"vhost": VHOST})
+
+    def on_snapshot(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self.graph = Graph({n["id"]: n for n in message["nodes"]}, {e["id"]: e for e in message["edges"]})
+            self.version = message["version"]
+            self.awaiting_snapshot = False
+
+    def on_patch(self, message: dict[str, Any]) -> None:
+        received = time.time()
+        with self.lock:
+            if self.version is None or message["to"] <= self.version or self.awaiting_snapshot:
+                return
+            self.latencies.append((message["bench_sent"], received - message["bench_sent"]))
+            if message["from"] != self.version:
+                self.gaps.append(message["bench_sent"])
+                self.awaiting_snapshot = True
+                self.sio.emit("resync", {"vhost": VHOST})
+                return
+            self.graph = apply_patch(self.graph, message)
+            self.version = message["to"]
+            self.patches += 1
+
+
+def client_process(url: str, count: int, duration: float, results: Any, ready: Any) -> None:
+    logging.disable(logging.CRITICAL)
+    clients = [Client(url) for _ in range(count)]
+    for client in clients:
+        client.start()
+    deadline = time.monotonic() + 300
+    while any(c.version is None for c in clients) and time.monotonic() < deadline:
+        time.sleep(0.1)  # everyone holds a snapshot before the soak starts
+    ready.put(count)
+    time.sleep(duration)
+    final = [(c.version, len(c.graph.nodes) if c.graph else 0) for c in clients]
+    results.put({"latencies": [x for c in clients for x in c.latencies], "gaps": [g for c in clients for g in c.gaps],
+                 "patches": sum(c.patches for c in clients), "final": final})
+    for client in clients:
+        client.sio.disconnect()
+
+
+# ---- main ----------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def summarise(label: str, values: list[float], unit: float = 1000.0, suffix: str = "ms") -> str:
+    return (f"{label}: n={len(values)} p50={percentile(values, 50) * unit:.1f}{suffix} "
+            f"p99={percentile(values, 99) * unit:.1f}{suffix} max={max(values, default=float('nan')) * unit:.1f}{suffix}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--queues", type=int, default=2000)
+    parser.add_argument("--exchanges", type=int, default=40)
+    parser.add_argument("--changes", type=int, default=50, help="queue depths changed per poll")
+    parser.add_argument("--interval", type=float, default=2.0, help="poll interval, seconds")
+    parser.add_argument("--duration", type=float, default=60.0, help="soak length after all clients joined, seconds")
+    parser.add_argument("--processes", type=int, default=4, help="client processes")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    port, source, emitted = start_server(args)
+    url = f"http://127.0.0.1:{port}"
+    time.sleep(1.0)
+    ctx = mp.get_context("spawn")
+    results, ready = ctx.Queue(), ctx.Queue()
+    shares = [args.clients // args.processes + (1 if i < args.clients % args.processes else 0)
+              for i in range(args.processes)]
+    procs = [ctx.Process(target=client_process, args=(url, n, args.duration, results, ready), daemon=True)
+             for n in shares if n]
+    for proc in procs:
+        proc.start()
+    joined = sum(ready.get(timeout=300) for _ in procs)
+    soak_start, soak_wall, rss_start = len(emitted), time.time(), rss_mb()
+    samples = [rss_start]
+    deadline = time.monotonic() + args.duration
+    while time.monotonic() < deadline:
+        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+        samples.append(rss_mb())
+    soak_end = len(emitted)
+    outcome = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    source.stop()
+
+    soak = emitted[soak_start:soak_end]
+    emits = [t for _, t in soak]
+    intervals = [b - a for a, b in zip(emits, emits[1:], strict=False)]
+    processing = [sent - posted for posted, sent in soak]
+    # Soak only: the joining phase (a 2,000-node snapshot per client) is start-up, not fan-out.
+    latencies = [lat for r in outcome for sent, lat in r["latencies"] if sent >= soak_wall]
+    finals = [f for r in outcome for f in r["final"]]
+    server_version = max((v for v, _ in finals if v is not None), default=None)
+    print(f"clients={joined} queues={args.queues} exchanges={args.exchanges} changes/poll={args.changes} "
+          f"interval={args.interval}s duration={args.duration:.0f}s")
+    print(summarise("poll cadence (interval between patches)", intervals, 1, "s"))
+    print(summarise("hub post->emit", processing))
+    print(summarise("fan-out latency (emit->client)", latencies))
+    print(f"patches emitted in the soak={len(soak)}; applied by clients in all={sum(r['patches'] for r in outcome)}; "
+          f"gaps (resyncs) while joining={sum(1 for r in outcome for g in r['gaps'] if g < soak_wall)}, "
+          f"in the soak={sum(1 for r in outcome for g in r['gaps'] if g >= soak_wall)}")
+    in_step = sum(1 for v, _ in finals if v is not None and server_version is not None and v >= server_version - 1)
+    print(f"clients at the latest version (or one behind) at the end: {in_step}/{len(finals)}")
+    print(f"server RSS MB: start={rss_start:.1f} end={samples[-1]:.1f} max={max(samples):.1f} "
+          f"(samples every 5 s: {len(samples)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

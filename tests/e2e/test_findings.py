@@ -1,0 +1,88 @@
+"""The findings in the browser: the demo's stuck queue carries its badge, the findings list
+focuses it on click, its details show a depth sparkline, and hostile names stay text."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import StaticSource, run_live, snapshot_of, stop_live, wait_for
+from visualiser.config import Settings
+from visualiser.model.entities import Exchange, Queue, VhostSnapshot
+
+pytestmark = pytest.mark.e2e
+
+STUCK = "queue:invoices.retry"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def demo_server():
+    server, _ = run_live(Settings(demo=True))
+    yield server
+    stop_live(server)
+
+
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function("() => window.visualiser && window.visualiser.findings", timeout=15000)
+
+
+def badge_of(page, node: str) -> list[str]:
+    return page.evaluate(
+        "(id) => { const n = window.visualiser.graph.element(id); return n ? n.classes().filter((c) => c.startsWith('badge-')) : []; }",
+        node,
+    )
+
+
+def test_demo_stuck_queue_has_a_badge_and_the_list_focuses_it(page, demo_server):
+    open_page(page, demo_server.url)
+    page.wait_for_function("(id) => window.visualiser.graph.element(id)?.hasClass('badge-warning')", arg=STUCK,
+                           timeout=20000)
+    page.click("#tab-findings")
+    item = page.locator(f'li.finding[data-node="{STUCK}"][data-rule="no-consumers"]')
+    item.wait_for(timeout=20000)
+    assert "no consumer" in item.inner_text()
+    severities = page.eval_on_selector_all("li.finding", "(items) => items.map((li) => li.dataset.severity)")
+    ranks = [{"critical": 0, "warning": 1, "info": 2}[s] for s in severities]
+    assert ranks == sorted(ranks)
+
+    item.locator("button.finding-node").click()
+    page.wait_for_function("(id) => window.visualiser.graph.element(id).selected()", arg=STUCK, timeout=10000)
+    assert page.evaluate("() => window.visualiser.details.selected") == STUCK
+    # The focused node is centred in the viewport once the animation settles.
+    centred = """(id) => { const cy = window.visualiser.graph.cy; const p = cy.getElementById(id).renderedPosition();
+        return Math.abs(p.x - cy.width() / 2) < 40 && Math.abs(p.y - cy.height() / 2) < 40; }"""
+    page.wait_for_function(centred, arg=STUCK, timeout=10000)
+
+    page.click("#tab-details")
+    page.wait_for_selector('.sparkline[data-queue="invoices.retry"] svg polyline', timeout=15000)
+    caption = page.locator(".sparkline .spark-caption").inner_text()
+    assert caption.startswith("now ") and "ready" in caption
+    assert page.errors == []
+
+
+def test_findings_arrive_live_and_hostile_names_stay_text(page):
+    server, _ = run_live(Settings(), sources=[])
+    source = StaticSource(server.service.hub)
+    server.service.sources.append(source)
+    quiet = VhostSnapshot("/", (Exchange(""), Exchange("ex")), (Queue(HOSTILE),))
+    try:
+        source.post(snapshot_of(quiet))
+        open_page(page, server.url)
+        page.wait_for_function("(id) => window.visualiser.graph.element(id)", arg=f"queue:{HOSTILE}", timeout=15000)
+        stuck = VhostSnapshot("/", quiet.exchanges, (Queue(HOSTILE, messages_ready=9),))
+        source.post(snapshot_of(stuck))
+        page.wait_for_function("(id) => window.visualiser.graph.element(id)?.hasClass('badge-warning')",
+                               arg=f"queue:{HOSTILE}", timeout=15000)
+        page.click("#tab-findings")
+        button = page.locator("li.finding[data-rule='no-consumers'] button.finding-node")
+        assert button.inner_text() == HOSTILE
+        assert page.locator("li.finding img").count() == 0
+        source.post(snapshot_of(quiet))
+        wait_for(lambda: badge_of(page, f"queue:{HOSTILE}") == [], 15, message="the badge to clear")
+        time.sleep(0)  # yield to the page's handlers before reading its errors
+        assert page.errors == []
+    finally:
+        stop_live(server)
