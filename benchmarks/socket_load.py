@@ -18,14 +18,15 @@ RSS over the soak (start after warm-up, end, max).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing as mp
 import random
 import socket
-import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -119,15 +120,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[tuple[float, float]]]:
+def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[tuple[float, float]], Counter[str]]:
     """The real app on a free port. Returns the port, the source, and the (posted, emitted)
     wall-clock times of each patch, which the emitter instrumentation records."""
     service = create_app(Settings(log_level="ERROR"), sources=[])
     source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges), args.interval, args.changes)
     service.sources.append(source)
     emitted: list[tuple[float, float]] = []
+    traffic: Counter[str] = Counter()  # bytes per event name, as sent to one client
 
     def emit(event: str, data: Any, to: str | None = None) -> None:
+        traffic[event] += len(json.dumps(data, default=str))
         if event == "patch":
             now = time.time()
             emitted.append((source.posted_at, now))
@@ -140,7 +143,7 @@ def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[t
     threading.Thread(target=service.socketio.run, args=(service.app,), daemon=True,
                      kwargs={"host": "127.0.0.1", "port": port, "allow_unsafe_werkzeug": True,
                              "log_output": False}).start()
-    return port, source, emitted
+    return port, source, emitted, traffic
 
 
 # ---- the clients (separate processes) ----------------------------------------------------------------
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    port, source, emitted = start_server(args)
+    port, source, emitted, traffic = start_server(args)
     url = f"http://127.0.0.1:{port}"
     time.sleep(1.0)
     ctx = mp.get_context("spawn")
@@ -260,12 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         proc.start()
     joined = sum(ready.get(timeout=300) for _ in procs)
     soak_start, soak_wall, rss_start = len(emitted), time.time(), rss_mb()
+    traffic_start = Counter(traffic)
     samples = [rss_start]
     deadline = time.monotonic() + args.duration
     while time.monotonic() < deadline:
         time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
         samples.append(rss_mb())
     soak_end = len(emitted)
+    soak_traffic = Counter(traffic)
+    soak_traffic.subtract(traffic_start)
     outcome = [results.get(timeout=120) for _ in procs]
     for proc in procs:
         proc.join(30)
@@ -289,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
           f"in the soak={sum(1 for r in outcome for g in r['gaps'] if g >= soak_wall)}")
     in_step = sum(1 for v, _ in finals if v is not None and server_version is not None and v >= server_version - 1)
     print(f"clients at the latest version (or one behind) at the end: {in_step}/{len(finals)}")
+    per_second = ", ".join(f"{k} {v / args.duration / 1024:.1f} KiB/s" for k, v in soak_traffic.most_common() if v)
+    print(f"hub broadcasts (per subscribed client): {per_second}")
     print(f"server RSS MB: start={rss_start:.1f} end={samples[-1]:.1f} max={max(samples):.1f} "
           f"(samples every 5 s: {len(samples)})")
     return 0

@@ -3,6 +3,7 @@ and hostile task names shown as text."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -42,11 +43,31 @@ def hostile_task(uuid: str, at: float) -> list[dict]:
     ]
 
 
-def test_workers_activity_and_task_panel(page, celery_server):
+@pytest.fixture
+def heartbeats(celery_server):
+    """payments@recorder keeps beating (every second) while the test runs, as a live worker does."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            ingest(celery_server, [{"type": "worker-heartbeat", "hostname": "payments@recorder", "freq": 2.0,
+                                    "active": 0, "processed": 20, "received": time.time()}])
+            stop.wait(1.0)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(5)
+
+
+def test_workers_activity_and_task_panel(page, celery_server, heartbeats):
     open_page(page, f"{celery_server.url}/?vhost=/")
-    page.wait_for_function("() => window.visualiser.graph.element('worker:payments@recorder')", timeout=15000)
-    online = page.evaluate("() => window.visualiser.graph.element('worker:payments@recorder').data('online')")
-    assert online is True
+    page.wait_for_function("() => window.visualiser.graph.element('worker:payments@recorder')?.data('online')",
+                           timeout=15000)
+    ingest(celery_server, [{"type": "worker-offline", "hostname": "misc@recorder", "received": time.time()}])
+    page.wait_for_function("() => window.visualiser.graph.element('worker:misc@recorder').data('online') === false",
+                           timeout=15000)
     page.wait_for_function("() => window.visualiser.celery", timeout=10000)
 
     # A task arriving while the page watches: its edge lights up, the failing worker glows.

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 
 # Short windows so that conditions show within the broker's 5 s statistics interval.
 THRESHOLDS = {"stall_seconds": 3, "growth_window": 8, "min_growth_messages": 5}
-SETTINGS = Settings(poll_interval=0.5, diagnostics=THRESHOLDS)
+# A generous request timeout: a shared broker with thousands of queues can answer slowly.
+SETTINGS = Settings(poll_interval=0.5, request_timeout=30, diagnostics=THRESHOLDS)
 CEILING = 120  # generous: broker statistics refresh every 5 s, and the broker may be busy
 
 

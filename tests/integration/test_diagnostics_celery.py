@@ -107,7 +107,8 @@ def worker(app_dir: Path, rabbit: Rabbit) -> Iterator[Worker]:
 @pytest.fixture
 def service(rabbit: Rabbit, app_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Visualiser]:
     monkeypatch.setenv("CELERY_BROKER_URL", rabbit.amqp_url())
-    settings = Settings(poll_interval=0.5, backoff_cap=2.0, broker_url=rabbit.amqp_url(), celery_app="diagapp.app:app",
+    settings = Settings(poll_interval=0.5, request_timeout=30, backoff_cap=2.0, broker_url=rabbit.amqp_url(),
+                        celery_app="diagapp.app:app",
                         diagnostics={"received_not_started": 2, "started_not_finished": 3})
     svc = create_app(settings)
     svc.start()

@@ -127,3 +127,18 @@ def test_bad_task_limit_is_a_clear_400(client, limit):
 def test_overlong_filter_is_a_400(client):
     response = client.get("/api/tasks", query_string={"name": "x" * 300})
     assert response.status_code == 400
+
+
+def test_activity_frames_are_throttled_to_four_a_second(service, celery):
+    """A steady stream of task events (one batch every 10 ms) yields at most ~4 frames a second."""
+    events = [e for e in recorded_batch() if e["type"].startswith("task-")]
+    started = time.monotonic()
+    batches = 0
+    while time.monotonic() - started < 1.5:
+        service.hub.submit(lambda: celery.ingest(events[:20]))
+        batches += 1
+        time.sleep(0.01)
+    service.hub.drain()
+    elapsed = time.monotonic() - started
+    assert batches > 40 and celery.frames
+    assert len(celery.frames) <= 4 * elapsed + 1, (len(celery.frames), elapsed)

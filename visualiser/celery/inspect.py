@@ -43,7 +43,7 @@ class InspectPoller:
             self._stop.wait(self.interval)
 
     def poll(self, app: Any) -> None:
-        inspector = app.control.inspect(timeout=1.0)
+        inspector = app.control.inspect(timeout=2.0)
         queues = {host: [q.get("name") for q in found if isinstance(q, dict) and isinstance(q.get("name"), str)]
                   for host, found in (inspector.active_queues() or {}).items() if isinstance(found, list)}
         pools: dict[str, int] = {}

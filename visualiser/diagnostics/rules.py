@@ -8,8 +8,10 @@ are the graph's, so the browser can badge and focus them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..model.entities import DEFAULT_EXCHANGE, DEFAULT_EXCHANGE_LABEL, Consumer, Exchange, Queue, VhostSnapshot
@@ -61,6 +63,23 @@ class Context:
     def queue_node(self, name: str) -> str:
         return node_id("queue", name)
 
+    @cached_property
+    def user_queues(self) -> list[Queue]:
+        nodes = self.graph.nodes
+        return [q for q in self.snapshot.queues if not nodes.get(self.queue_node(q.name), {"plumbing": True}).get("plumbing")]
+
+    @cached_property
+    def consumers_by_queue(self) -> dict[str, list[Consumer]]:
+        found: dict[str, list[Consumer]] = defaultdict(list)
+        for consumer in self.snapshot.consumers:
+            found[consumer.queue].append(consumer)
+        return found
+
+    @cached_property
+    def dead_letter_routes(self) -> dict[str, tuple[str, list[str], set[str]]]:
+        """Shared by the dead-letter rules: routing every DLX once per poll is enough."""
+        return dead_letter_routes(self.snapshot)
+
 
 Rule = Callable[[Context], Iterable[Issue]]
 
@@ -68,21 +87,14 @@ Rule = Callable[[Context], Iterable[Issue]]
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def user_queues(ctx: Context) -> Iterator[Queue]:
+def user_queues(ctx: Context) -> list[Queue]:
     """Queues that are the user's, not Celery's event and mailbox plumbing."""
-    for queue in ctx.snapshot.queues:
-        node = ctx.graph.nodes.get(ctx.queue_node(queue.name))
-        if node is not None and not node.get("plumbing"):
-            yield queue
+    return ctx.user_queues
 
 
 def rate(rates: dict[str, float], name: str) -> float:
     """A rate the broker reports; a missing one means nothing happened."""
     return float(rates.get(name) or 0.0)
-
-
-def consumers_of(snapshot: VhostSnapshot, queue: str) -> list[Consumer]:
-    return [c for c in snapshot.consumers if c.queue == queue]
 
 
 def prefetch_capacity(consumers: list[Consumer]) -> int | None:
@@ -139,7 +151,7 @@ def consumers_not_consuming(ctx: Context) -> Iterator[Issue]:
         # Not consumer utilisation: the broker keeps its last average when deliveries stop.
         if rate(queue.rates, "deliver_get") > 0:
             continue
-        capacity = prefetch_capacity(consumers_of(ctx.snapshot, queue.name))
+        capacity = prefetch_capacity(ctx.consumers_by_queue.get(queue.name, []))
         if capacity is not None and queue.messages_unacknowledged >= capacity:
             continue  # prefetch exhausted: the unacked rule says it better
         yield Issue("not-consuming", "warning", ctx.queue_node(queue.name),
@@ -149,7 +161,7 @@ def consumers_not_consuming(ctx: Context) -> Iterator[Issue]:
 
 def unacked_piling_up(ctx: Context) -> Iterator[Issue]:
     for queue in user_queues(ctx):
-        consumers = consumers_of(ctx.snapshot, queue.name)
+        consumers = ctx.consumers_by_queue.get(queue.name, [])
         capacity = prefetch_capacity(consumers)
         if capacity is None or queue.messages_unacknowledged < capacity or rate(queue.rates, "ack") > 0:
             continue
@@ -216,11 +228,19 @@ def only_default_exchange(ctx: Context) -> Iterator[Issue]:
 # ---- dead letters ----------------------------------------------------------------------------------
 
 
-def dead_letter_keys(snapshot: VhostSnapshot, queue: Queue, key: str | None) -> list[str]:
+def keys_into_queues(snapshot: VhostSnapshot) -> dict[str, set[str]]:
+    """queue -> routing keys of the bindings that lead into it (one pass over the bindings)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for binding in snapshot.bindings:
+        if binding.destination_type == "queue":
+            found[binding.destination].add(binding.routing_key)
+    return found
+
+
+def dead_letter_keys(queue: Queue, key: str | None, received: set[str]) -> list[str]:
     """Routing keys dead letters from `queue` carry: the configured one, else those it received."""
     if key is not None:
         return [key]
-    received = {b.routing_key for b in snapshot.bindings if b.destination_type == "queue" and b.destination == queue.name}
     return sorted(received | {queue.name})
 
 
@@ -230,13 +250,14 @@ def dead_letter_routes(snapshot: VhostSnapshot) -> dict[str, tuple[str, list[str
     The routing engine follows alternate exchanges as the broker does.
     """
     exchanges = {e.name for e in snapshot.exchanges}
+    incoming = keys_into_queues(snapshot)
     routes = {}
     for queue in snapshot.queues:
         dead_letter = dead_letter_of(queue)
         if dead_letter is None or dead_letter[0] not in exchanges:
             continue
         exchange, key = dead_letter
-        keys = dead_letter_keys(snapshot, queue, key)
+        keys = dead_letter_keys(queue, key, incoming.get(queue.name, set()))
         reached: set[str] = set()
         for routing_key in keys:
             reached.update(route(snapshot, exchange, routing_key).queues)
@@ -256,7 +277,7 @@ def dead_letter_exchange_missing(ctx: Context) -> Iterator[Issue]:
 
 def dead_letter_unrouted(ctx: Context) -> Iterator[Issue]:
     exchanges = {e.name: e for e in ctx.snapshot.exchanges}
-    for queue_name, (exchange, keys, reached) in dead_letter_routes(ctx.snapshot).items():
+    for queue_name, (exchange, keys, reached) in ctx.dead_letter_routes.items():
         if reached or exchanges[exchange].type == "headers" and _has_bindings(ctx.snapshot, exchange):
             continue  # a headers DLX routes on message headers we cannot know
         shown = ", ".join(repr(k) for k in keys[:3]) + (" …" if len(keys) > 3 else "")
@@ -270,7 +291,7 @@ def _has_bindings(snapshot: VhostSnapshot, exchange: str) -> bool:
 
 
 def dead_letter_cycles(ctx: Context) -> Iterator[Issue]:
-    reach = {name: targets for name, (_, _, targets) in dead_letter_routes(ctx.snapshot).items()}
+    reach = {name: targets for name, (_, _, targets) in ctx.dead_letter_routes.items()}
     for start in sorted(reach):
         path = _cycle_from(start, reach)
         if path:
@@ -295,7 +316,7 @@ def _cycle_from(start: str, reach: dict[str, set[str]]) -> list[str] | None:
 
 
 def dead_letter_queue_filling(ctx: Context) -> Iterator[Issue]:
-    targets = set().union(*(t for _, _, t in dead_letter_routes(ctx.snapshot).values()))
+    targets = set().union(*(t for _, _, t in ctx.dead_letter_routes.values()))
     limits = ctx.thresholds
     for queue in ctx.snapshot.queues:
         if queue.name not in targets or queue.messages_ready < max(limits.dlq_min, 1):

@@ -266,10 +266,28 @@ class TaskPanel {
   }
 }
 
+/** The events source's health in the banner: an outage means a gap in what the graph shows. */
+function watchSource(app) {
+  let showing = false;
+  app.on('status', (msg) => {
+    if (msg?.source !== 'celery-events') return;
+    const status = msg.status ?? {};
+    if (!['ok', 'starting'].includes(status.state)) {
+      showing = true;
+      app.status.showBanner(`Celery events are ${status.state}: ${status.last_error ?? 'no detail'}. ` +
+        'Reconnecting by itself; tasks in the meantime are missing from the graph (a gap).', 'warn');
+    } else if (showing) {
+      showing = false;
+      app.status.showBanner(null);
+    }
+  });
+}
+
 export function install(app) {
   installStyles(app);
   const activity = new Activity(app);
   const panel = new TaskPanel(app);
   app.socket.on('activity', (frame) => activity.onFrame(frame));
+  watchSource(app);
   app.celery = { activity, panel }; // for the browser tests
 }
