@@ -4,7 +4,11 @@ Starts the service as a subprocess on a fresh vhost of the local RabbitMQ, publi
 task events (every task a new uuid: the worst case for state) with Celery's own
 EventDispatcher, and prints the service's resident memory as the count grows.
 
-    .venv/bin/python benchmarks/celery_memory.py [--events 1000000]
+With --direct, no broker: the same events (as the JSON bodies Celery sends) go through the
+service's own ingest path (decode, validate, hub, state, activity) inside this process, and
+this process's memory is reported. Quicker, and independent of the broker's speed.
+
+    .venv/bin/python benchmarks/celery_memory.py [--events 1000000] [--direct]
 """
 
 from __future__ import annotations
@@ -22,21 +26,62 @@ from benchmarks.celery_common import (  # noqa: E402
     publish_task_events,
     rss_mb,
     start_service,
+    task_event,
     wait_settled,
     wait_until,
 )
+
+
+def direct(events: int, steps: int) -> None:
+    import json
+    import os
+    import time
+
+    from visualiser import create_app
+    from visualiser.celery.events import events_of
+    from visualiser.config import Settings
+
+    service = create_app(Settings(), sources=[])
+    service.start()
+    feature = service.app.extensions["visualiser.celery"]
+    print(f"idle: RSS {rss_mb(os.getpid())[0]:.0f} MB", flush=True)
+    step = events // steps
+    n = 0
+    for done in range(1, steps + 1):
+        started = time.perf_counter()
+        while n < done * step:
+            batch = []
+            for _ in range(500):
+                kind, fields = task_event(n)
+                body = json.dumps({"type": kind, "hostname": "bench@publisher", "timestamp": time.time(),
+                                   "clock": n, "pid": 1, "utcoffset": 0, **fields}).encode()
+                batch.extend(event for event, _ in events_of(body, "application/json", "utf-8", time.time()) if event)
+                n += 1
+            service.hub.submit(lambda batch=batch: feature.ingest(batch))
+        service.hub.drain(timeout=120)
+        now, peak = rss_mb(os.getpid())
+        print(f"after {n:>9,} events ({step / (time.perf_counter() - started):,.0f}/s incl. encoding): "
+              f"RSS {now:.0f} MB (peak {peak:.0f} MB)", flush=True)
+    stats = feature.state.stats_json()
+    print(f"tasks kept: {stats['tasks_kept']:,} (limit {stats['tasks_limit']:,}); "
+          f"task names: {len(stats['task_names'])}; events applied: {stats['events_applied']:,}")
+    service.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--direct", action="store_true", help="no broker: feed the ingest path in-process")
     args = parser.parse_args()
+    if args.direct:
+        direct(args.events, args.steps)
+        return
     with Vhost() as vhost:
         service, url = start_service(vhost.url)
         try:
             wait_until(lambda: requests.get(url + "/api/celery", timeout=2).json()["source"]["state"] == "ok",
-                       60, "the events consumer")
+                       180, "the events consumer")
             idle = rss_mb(service.pid)
             print(f"idle: RSS {idle[0]:.0f} MB", flush=True)
             step = args.events // args.steps

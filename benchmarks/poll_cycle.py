@@ -29,7 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 from visualiser.model.diff import diff_graphs  # noqa: E402
 from visualiser.model.topology import Graph, build_graph  # noqa: E402
-from visualiser.sources.management_api import ManagementClient, split_credentials  # noqa: E402
+from visualiser.sources.management_api import (  # noqa: E402
+    BINDING_COLUMNS,
+    FAST_LISTING,
+    QUEUE_COLUMNS,
+    QUEUE_STATS_COLUMNS,
+    ManagementClient,
+    split_credentials,
+)
 
 VHOST = "bench-poll-cycle"
 QUEUES = 5000
@@ -99,6 +106,7 @@ def main() -> int:
     parser.add_argument("--management-url", default="http://guest:guest@127.0.0.1:15672")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672")
     parser.add_argument("--cycles", type=int, default=9)
+    parser.add_argument("--reps", type=int, default=3, help="rounds of the listing comparison")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark vhost for the next run")
     args = parser.parse_args()
     base, session = admin_session(args.management_url)
@@ -115,27 +123,76 @@ def main() -> int:
         run(base, session, args)
     finally:
         if not args.keep:
-            session.delete(f"{base}/api/vhosts/{quote(VHOST, safe='')}", timeout=120)
+            session.delete(f"{base}/api/vhosts/{quote(VHOST, safe='')}", timeout=600)
     return 0
 
 
 def run(base: str, session: requests.Session, args: argparse.Namespace) -> None:
-    client = ManagementClient(args.management_url, timeout=60)
+    modes = (
+        ("as the poller runs it (queue rates read in the background every 5 s)", 5.0),
+        ("with queue rates read inside every cycle (rates_interval=None)", None),
+    )
+    for title, rates_interval in modes:
+        client = ManagementClient(args.management_url, timeout=60, rates_interval=rates_interval)
+        try:
+            rows, graphs, queue_count = cycles(client, args.cycles)
+        finally:
+            client.close()
+        edges = sum(1 for e in graphs[VHOST].edges.values() if e["kind"] == "binding")
+        print(f"poll cycle {title}:")
+        print(f"  broker: {queue_count} queues and {edges} bindings in {VHOST!r} ({len(graphs)} vhosts in all); "
+              f"{len(rows)} cycles after one warm-up, page_size={client.page_size}")
+        for part in ("total", "fetch", "build", "diff"):
+            values = [row[part] for row in rows]
+            print(f"  {part:<6} median {statistics.median(values):.3f} s   max {max(values):.3f} s")
+    seconds, size = plain_queues(base, session)
+    print(f"plain GET /api/queues (all columns, no paging): {seconds:.3f} s, {size / 1e6:.1f} MB")
+    compare_listings(args.management_url, args.reps)
+
+
+def compare_listings(management_url: str, reps: int) -> None:
+    """The queue listing alone, each way, interleaved so that background load hits all alike."""
+    client = ManagementClient(management_url, timeout=120)
+    both = QUEUE_COLUMNS + "," + QUEUE_STATS_COLUMNS
+
+    def sequential(columns: str, extra: dict[str, str] | None = None) -> None:
+        page, page_count = 1, 1
+        while page <= page_count:
+            _, page_count = client._page("/api/queues", page, {"columns": columns, **(extra or {})})
+            page += 1
+
+    variants = {
+        "statistics listing, pages one after another": lambda: sequential(both),
+        "statistics listing, pages in parallel": lambda: client.get_paginated("/api/queues", both),
+        "fast listing (disable_stats), pages one after another": lambda: sequential(QUEUE_COLUMNS, FAST_LISTING),
+        "fast listing (disable_stats), pages in parallel": lambda: client.get_paginated(
+            "/api/queues", QUEUE_COLUMNS, FAST_LISTING),
+        "GET /api/bindings (one call, no paging)": lambda: client.get_list("/api/bindings", BINDING_COLUMNS),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(reps):
+            for name, call in variants.items():
+                started = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - started)
+    finally:
+        client.close()
+    print(f"queue listing alone, {reps} rounds interleaved:")
+    for name, values in times.items():
+        print(f"  {name:<55} median {statistics.median(values):.3f} s   min {min(values):.3f} s")
+
+
+def cycles(client: ManagementClient, count: int) -> tuple[list[dict[str, float]], dict[str, Graph], int]:
     previous: dict[str, Graph] = {}
     rows = []
-    for cycle in range(args.cycles + 1):
+    queue_count = 0
+    for cycle in range(count + 1):
         timings, previous, queue_count = one_cycle(client, previous)
         if cycle:  # the first cycle warms connections and diffs against nothing
             rows.append(timings)
-    edges = sum(1 for e in previous[VHOST].edges.values() if e["kind"] == "binding")
-    print(f"broker: {queue_count} queues and {edges} bindings in {VHOST!r} ({len(previous)} vhosts in all); "
-          f"page_size={client.page_size}")
-    print(f"poll cycle (fetch_broker + build_graph + diff), {len(rows)} cycles after one warm-up:")
-    for part in ("total", "fetch", "build", "diff"):
-        values = [row[part] for row in rows]
-        print(f"  {part:<6} median {statistics.median(values):.3f} s   max {max(values):.3f} s")
-    seconds, size = plain_queues(base, session)
-    print(f"plain GET /api/queues (all columns, no paging): {seconds:.3f} s, {size / 1e6:.1f} MB")
+        time.sleep(0.5)  # a poll interval's pause, as the poller leaves between cycles
+    return rows, previous, queue_count
 
 
 if __name__ == "__main__":

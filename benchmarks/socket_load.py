@@ -53,7 +53,7 @@ VHOST = "load"
 class SyntheticBroker:
     """Management-API-shaped listings for one vhost: E exchanges fanning out to Q queues."""
 
-    def __init__(self, queues: int, exchanges: int, seed: int = 1):
+    def __init__(self, queues: int, exchanges: int, consumed: bool = True, seed: int = 1):
         self.rng = random.Random(seed)
         self.exchanges = [{"name": f"ex-{i}", "vhost": VHOST, "type": "topic", "durable": True,
                            "auto_delete": False, "internal": False, "arguments": {}} for i in range(exchanges)]
@@ -64,13 +64,27 @@ class SyntheticBroker:
         self.bindings = [{"source": f"ex-{i % exchanges}", "vhost": VHOST, "destination": q["name"],
                           "destination_type": "queue", "routing_key": f"route.{i}.#", "arguments": {}}
                          for i, q in enumerate(self.queues)]
+        # One consumer per queue over 20 connections, as a healthy system has. Without them
+        # every queue is a "no consumers" finding, and findings, not patches, dominate.
+        connections = [f"10.0.0.{i}:5672 -> 10.0.1.1:{40000 + i}" for i in range(20)]
+        self.connections = [{"name": name, "vhost": VHOST, "user": "app", "peer_host": "10.0.0.1", "peer_port": 1,
+                             "client_properties": {}} for name in connections] if consumed else []
+        self.consumers = [{"consumer_tag": f"ctag-{i}", "queue": {"name": q["name"], "vhost": VHOST},
+                           "channel_details": {"name": f"{connections[i % 20]} (1)",
+                                               "connection_name": connections[i % 20]},
+                           "prefetch_count": 10, "ack_required": True, "active": True, "exclusive": False}
+                          for i, q in enumerate(self.queues)] if consumed else []
 
-    def tick(self, changes: int) -> dict[str, Any]:
+    def tick(self, changes: int, volatile: bool = False) -> dict[str, Any]:
         for queue in self.rng.sample(self.queues, changes):
-            queue["messages_ready"] = self.rng.randrange(0, 10_000)
+            if volatile:  # depths jump anywhere: many queues look like growing backlogs
+                queue["messages_ready"] = self.rng.randrange(0, 10_000)
+            else:  # a busy but healthy system: depths wobble around a few messages
+                queue["messages_ready"] = max(0, queue["messages_ready"] + self.rng.choice((-2, -1, 1, 2)))
         return {"overview": {"rabbitmq_version": "synthetic"}, "vhosts": [{"name": VHOST}],
                 "exchanges": [dict(e) for e in self.exchanges], "queues": [dict(q) for q in self.queues],
-                "bindings": self.bindings, "consumers": [], "connections": [], "policies": []}
+                "bindings": self.bindings, "consumers": self.consumers, "connections": self.connections,
+                "policies": []}
 
 
 class SyntheticSource:
@@ -78,8 +92,9 @@ class SyntheticSource:
 
     name = "synthetic"
 
-    def __init__(self, hub: Hub, broker: SyntheticBroker, interval: float, changes: int):
+    def __init__(self, hub: Hub, broker: SyntheticBroker, interval: float, changes: int, volatile: bool = False):
         self.hub, self.broker, self.interval, self.changes = hub, broker, interval, changes
+        self.volatile = volatile
         self.posted_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="synthetic-source", daemon=True)
@@ -92,7 +107,7 @@ class SyntheticSource:
         self._stop.set()
 
     def post(self) -> None:
-        snapshot = build_broker_snapshot(self.broker.tick(self.changes))
+        snapshot = build_broker_snapshot(self.broker.tick(self.changes, self.volatile))
         self.posted_at = time.time()
         self.hub.publish_broker(self.name, snapshot)
         self.hub.publish_status(SourceStatus(self.name, "ok", "synthetic broker", self.posted_at))
@@ -124,7 +139,8 @@ def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[t
     """The real app on a free port. Returns the port, the source, and the (posted, emitted)
     wall-clock times of each patch, which the emitter instrumentation records."""
     service = create_app(Settings(log_level="ERROR"), sources=[])
-    source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges), args.interval, args.changes)
+    source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges, not args.unconsumed), args.interval, args.changes,
+                             args.volatile)
     service.sources.append(source)
     emitted: list[tuple[float, float]] = []
     traffic: Counter[str] = Counter()  # bytes per event name, as sent to one client
@@ -245,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=50, help="queue depths changed per poll")
     parser.add_argument("--interval", type=float, default=2.0, help="poll interval, seconds")
     parser.add_argument("--duration", type=float, default=60.0, help="soak length after all clients joined, seconds")
+    parser.add_argument("--volatile", action="store_true", help="depths jump at random (backlog findings churn)")
+    parser.add_argument("--unconsumed", action="store_true", help="no consumers: every queue is a finding")
     parser.add_argument("--processes", type=int, default=4, help="client processes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -285,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [lat for r in outcome for sent, lat in r["latencies"] if sent >= soak_wall]
     finals = [f for r in outcome for f in r["final"]]
     server_version = max((v for v, _ in finals if v is not None), default=None)
-    print(f"clients={joined} queues={args.queues} exchanges={args.exchanges} changes/poll={args.changes} "
+    print(f"clients={joined} queues={args.queues} (consumed: {not args.unconsumed}, volatile: {args.volatile}) exchanges={args.exchanges} "
+          f"changes/poll={args.changes} "
           f"interval={args.interval}s duration={args.duration:.0f}s")
     print(summarise("poll cadence (interval between patches)", intervals, 1, "s"))
     print(summarise("hub post->emit", processing))

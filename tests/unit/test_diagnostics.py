@@ -9,10 +9,13 @@ import pytest
 
 from tests.conftest import snapshot_of
 from visualiser.config import ConfigError, load_settings
+from visualiser.diagnostics.celery_rules import CELERY_RULES, CeleryView, InFlight, TaskTarget
+from visualiser.diagnostics.feature import Diagnostics
 from visualiser.diagnostics.history import HistoryStore, QueueHistory, time_to_drain
 from visualiser.diagnostics.rules import Context, Issue, evaluate
 from visualiser.diagnostics.thresholds import Thresholds, parse_thresholds
 from visualiser.diagnostics.tracker import FindingTracker
+from visualiser.hub import VhostView
 from visualiser.model.entities import Binding, Consumer, Exchange, Policy, Queue, VhostSnapshot
 from visualiser.model.topology import build_graph
 
@@ -220,6 +223,14 @@ def test_hold_and_polls_delay_a_finding_but_keep_its_since() -> None:
     assert {f.rule: f.since for f in third} == {"unroutable": T0, "not-consuming": T0}
 
 
+def test_a_graph_refresh_is_not_counted_as_another_poll() -> None:
+    tracker = FindingTracker()
+    flicker = Issue("unroutable", "warning", "exchange:e", "drops", polls=2)
+    assert tracker.update(T0, [flicker]) == []
+    assert tracker.update(T0 + 0.1, [flicker], new_poll=False) == []
+    assert [f.rule for f in tracker.update(T0 + 2, [flicker])] == ["unroutable"]
+
+
 def test_findings_sort_by_severity_then_age() -> None:
     tracker = FindingTracker()
     tracker.update(T0, [Issue("a", "info", "queue:old", "")])
@@ -265,3 +276,66 @@ def test_api_serves_findings_and_history_and_refuses_bad_input(service, client) 
     service.test_source.post(snapshot_of(vhost(replace(stuck, messages_ready=0))))
     rules = [f["rule"] for f in client.get("/api/diagnostics?vhost=/").get_json()["findings"]]
     assert rules == ["default-exchange-only"]  # the backlog is gone, the structure stays
+
+
+# ---- the engine and the Celery rules ------------------------------------------------------------
+
+
+def test_observe_reports_changes_only_and_a_refresh_adds_no_history_point() -> None:
+    clock = [T0]
+    engine = Diagnostics(clock=lambda: clock[0])
+    snap = vhost(Queue("q", messages_ready=3))
+    view = VhostView("/", 1, build_graph(snap), snap, "test")
+    first = engine.observe(view)
+    assert first is not None and {f["rule"] for f in first} == {"no-consumers", "default-exchange-only"}
+    clock[0] += 1
+    assert engine.observe(view) is None  # same data, same findings: nothing to push
+    assert len(engine.history.get("/").series("q")) == 1  # a refresh is not a poll
+    fixed = vhost(Queue("q", messages_ready=3, consumers=1, rates={"deliver_get": 2.0}))
+    changed = engine.observe(VhostView("/", 2, build_graph(fixed), fixed, "test"))
+    assert changed is not None and "no-consumers" not in {f["rule"] for f in changed}
+    engine.forget_except([])
+    assert engine.findings("/") == [] and engine.history.get("/") is None
+
+
+def celery_context(snapshot: VhostSnapshot, workers: list[dict], view: CeleryView | None, **limits) -> Context:
+    graph = build_graph(snapshot)
+    for worker in workers:
+        graph.nodes[worker["id"]] = {"kind": "worker", **worker}
+    return Context(snapshot, graph, QueueHistory(), Thresholds(**limits), view)
+
+
+def test_worker_offline_only_when_its_queue_is_left_without_consumers() -> None:
+    snap = vhost(Queue("payments"), Queue("emails", consumers=1))
+    workers = [{"id": "worker:a@h", "name": "a@h", "online": False, "queues": ["payments", "emails"]},
+               {"id": "worker:b@h", "name": "b@h", "online": False, "queues": ["emails"]},
+               {"id": "worker:c@h", "name": "c@h", "online": True, "queues": ["payments"]}]
+    found = {i.key: i for i in evaluate(celery_context(snap, workers, None), CELERY_RULES)}
+    assert list(found) == [("worker-offline", "worker:a@h")]
+    assert "'payments'" in found[("worker-offline", "worker:a@h")].message
+    assert "'emails'" not in found[("worker-offline", "worker:a@h")].message
+
+
+def test_tasks_waiting_and_running_long_group_by_worker() -> None:
+    now = T0 + 1000
+    view = CeleryView(now, (
+        InFlight("received", "shop.charge", "a@h", now - 120),
+        InFlight("received", "shop.charge", "a@h", now - 5),  # recent: fine
+        InFlight("started", "shop.report", "b@h", now - 400),
+        InFlight("started", "shop.quick", "a@h", now - 2),
+    ))
+    found = {i.key: i for i in evaluate(celery_context(vhost(), [], view), CELERY_RULES)}
+    assert set(found) == {("tasks-not-started", "worker:a@h"), ("tasks-running-long", "worker:b@h")}
+    assert "1 task(s) received but not started" in found[("tasks-not-started", "worker:a@h")].message
+    assert "'shop.report'" in found[("tasks-running-long", "worker:b@h")].message
+
+
+def test_task_routes_reaching_no_queue() -> None:
+    snap = vhost(Queue("payments"), exchanges=[Exchange("shop", "direct")],
+                 bindings=[Binding("shop", "payments", "queue", "pay")])
+    view = CeleryView(T0, targets=(TaskTarget("shop.charge", "shop", "pay"), TaskTarget("shop.lost", "shop", "nope"),
+                                   TaskTarget("shop.mail", "", "emails"), TaskTarget("shop.direct", "", "payments")))
+    found = {i.key: i for i in evaluate(celery_context(snap, [], view), CELERY_RULES)}
+    assert set(found) == {("task-route-unroutable", "exchange:shop"), ("task-route-unroutable", "exchange:")}
+    assert "'shop.lost' (key 'nope')" in found[("task-route-unroutable", "exchange:shop")].message
+    assert "'shop.charge'" not in found[("task-route-unroutable", "exchange:shop")].message

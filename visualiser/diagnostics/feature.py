@@ -49,13 +49,14 @@ class Diagnostics:
         now = self.clock()
         history = self.history.of(view.vhost)
         # A graph refresh re-applies the same entities: not a new poll, so no new history point.
-        if self._recorded.get(view.vhost) is not view.entities:
+        new_poll = self._recorded.get(view.vhost) is not view.entities
+        if new_poll:
             history.record(now, view.entities.queues)
             self._recorded[view.vhost] = view.entities
         celery = self.celery(view.vhost) if self.celery else None
         context = Context(view.entities, view.graph, history, self.thresholds, celery)
         tracker = self._trackers.setdefault(view.vhost, FindingTracker())
-        findings = [f.to_json() for f in tracker.update(now, evaluate(context, self.rules))]
+        findings = [f.to_json() for f in tracker.update(now, evaluate(context, self.rules), new_poll)]
         if findings == self._findings.get(view.vhost):
             return None
         self._findings[view.vhost] = findings

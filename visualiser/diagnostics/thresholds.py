@@ -28,8 +28,6 @@ class Thresholds:
     near_max_length: float = 0.9
     # Messages in a dead-letter queue worth mentioning.
     dlq_min: float = 1
-    # A Celery worker silent this long is offline (Celery's own default is 2 s heartbeats).
-    worker_offline_seconds: float = 10.0
     # A task received but not started for this long means a saturated worker.
     received_not_started: float = 60.0
     # A task started but not finished for this long is reported as long-running.

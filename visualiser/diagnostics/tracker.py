@@ -18,9 +18,10 @@ class FindingTracker:
     def __init__(self) -> None:
         self._first_seen: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (since, polls seen)
 
-    def update(self, now: float, issues: Iterable[Issue]) -> list[Finding]:
+    def update(self, now: float, issues: Iterable[Issue], new_poll: bool = True) -> list[Finding]:
+        """`new_poll` is False when the same data is judged again (a graph refresh): not a poll more."""
         current = {issue.key: issue for issue in issues}
-        self._first_seen = {key: self._seen_again(key, now) for key in current}
+        self._first_seen = {key: self._seen_again(key, now, new_poll) for key in current}
         findings = []
         for key, issue in current.items():
             since, polls = self._first_seen[key]
@@ -28,9 +29,9 @@ class FindingTracker:
                 findings.append(Finding(issue.rule, issue.severity, issue.node, issue.message, since))
         return sort_findings(findings)
 
-    def _seen_again(self, key: tuple[str, str], now: float) -> tuple[float, int]:
+    def _seen_again(self, key: tuple[str, str], now: float, new_poll: bool) -> tuple[float, int]:
         since, polls = self._first_seen.get(key, (now, 0))
-        return since, polls + 1
+        return since, polls + 1 if new_poll or polls == 0 else polls
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

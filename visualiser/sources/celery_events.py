@@ -127,6 +127,12 @@ class CeleryEventsSource:
         return text
 
     def _on_connection_error(self, exc: Exception) -> None:
+        # Events read but not yet handed over were not acked either: if our queue survives,
+        # the broker delivers them again; if not, they are part of the counted gap.
+        self._batch.clear()
+        self._types.clear()
+        self._drops.clear()
+        self._last_message = None
         delay = self.backoff.next_delay()
         text = self._scrub(f"{type(exc).__name__}: {exc}")[:300]
         state = "unauthorised" if "ACCESS_REFUSED" in str(exc) or "403" in str(exc) else "unreachable"
@@ -174,12 +180,11 @@ class CeleryEventsSource:
     def _drain(self, conn: Connection) -> None:
         deadline = time.monotonic() + BATCH_SECONDS
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):  # socket.timeout: nothing arrived in this slice
                 conn.drain_events(timeout=BATCH_SECONDS)
-            except TimeoutError:  # socket.timeout: nothing arrived in this slice
-                conn.heartbeat_check()
-            if len(self._batch) >= BATCH_SIZE or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 self._flush()
+                conn.heartbeat_check()  # rate-limited inside; busy or idle, the link stays checked
                 deadline = time.monotonic() + BATCH_SECONDS
         self._flush()
 
