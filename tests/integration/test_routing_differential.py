@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import amqp
 import pytest
 
-from tests.conftest import Rabbit, rabbit_available, wait_for
+from tests.conftest import Rabbit, wait_for
 from visualiser.model.entities import VhostSnapshot
 from visualiser.routing import route
 from visualiser.sources.management_api import BINDING_COLUMNS, EXCHANGE_COLUMNS, QUEUE_COLUMNS
@@ -151,36 +151,48 @@ def random_message(rng: random.Random, topology: Topology) -> TMessage:
 
 
 class Broker:
-    """Declares one topology in a fresh vhost and tells which queues each message reached."""
+    """Declares one topology in the test's vhost and tells which queues each message reached.
 
-    def __init__(self, topology: Topology):
-        self.topology = topology
-        self.rabbit = Rabbit(f"test-routing-{uuid.uuid4().hex[:10]}")
+    One vhost serves every topology (creating vhosts is slow on a busy broker): on the way
+    out, everything the topology declared is deleted again.
+    """
+
+    def __init__(self, lab: Lab, topology: Topology):
+        self.rabbit, self.connection, self.topology = lab.rabbit, lab.connection, topology
 
     def __enter__(self) -> Broker:
-        self.rabbit.create_vhost()
+        self.channel = self.connection.channel()
         try:
-            self.connection = amqp.Connection(
-                host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=self.rabbit.vhost
-            )
-            self.connection.connect()
-            self.channel = self.connection.channel()
             self.declare()
         except BaseException:
-            self.rabbit.delete_vhost()
+            self.clean()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            self.connection.close()
-        finally:
-            self.rabbit.delete_vhost()
+        self.clean()
+
+    def http(self, method: str, *parts: str, body: Any = None) -> Any:
+        """The management API with a patient timeout: the broker is shared and may be busy."""
+        response = self.rabbit.session.request(method, self.rabbit._url(*parts), json=body, timeout=60)
+        assert response.status_code < 400, f"{method} {parts}: {response.status_code} {response.text[:300]}"
+        return response.json() if response.content else None
+
+    def clean(self) -> None:
+        for p in self.topology.policies:
+            self.http("DELETE", "policies", self.rabbit.vhost, p.name)
+        channel = self.connection.channel()  # ours may have been closed by an error
+        for exchange in self.topology.exchanges:
+            channel.exchange_delete(exchange.name)
+        for queue in self.topology.queues:
+            channel.queue_delete(queue)
+        channel.close()
 
     def declare(self) -> None:
         for exchange in self.topology.exchanges:
             arguments = {"alternate-exchange": exchange.alternate} if exchange.alternate else {}
-            self.rabbit.declare_exchange(exchange.name, exchange.type, internal=exchange.internal, arguments=arguments)
+            self.http("PUT", "exchanges", self.rabbit.vhost, exchange.name,
+                      body={"type": exchange.type, "durable": False, "internal": exchange.internal, "arguments": arguments})
         for queue in self.topology.queues:
             self.channel.queue_declare(queue, durable=False, auto_delete=False)
         for b in self.topology.bindings:
@@ -191,7 +203,7 @@ class Broker:
         for p in self.topology.policies:
             body = {"pattern": p.pattern, "apply-to": p.apply_to, "priority": p.priority,
                     "definition": {"alternate-exchange": p.alternate}}
-            self.rabbit.call("PUT", "policies", self.rabbit.vhost, p.name, body=body)
+            self.http("PUT", "policies", self.rabbit.vhost, p.name, body=body)
         self.channel.confirm_select()
 
     def snapshot(self) -> VhostSnapshot:
@@ -199,9 +211,9 @@ class Broker:
         vhost = self.rabbit.vhost
 
         def listing(kind: str, columns: str) -> list[dict[str, Any]]:
-            return self.rabbit.session.get(self.rabbit._url(kind, vhost), params={"columns": columns}, timeout=10).json()
+            return self.rabbit.session.get(self.rabbit._url(kind, vhost), params={"columns": columns}, timeout=60).json()
 
-        policies = self.rabbit.call("GET", "policies", vhost).json()
+        policies = self.http("GET", "policies", vhost)
 
         def read() -> VhostSnapshot | None:
             snap = vhost_snapshot(vhost, exchanges=listing("exchanges", EXCHANGE_COLUMNS),
@@ -210,7 +222,7 @@ class Broker:
             settled = all(e.policy == expected_policy(snap, e.name) for e in snap.exchanges if e.name)
             return snap if settled else None
 
-        return wait_for(read, timeout=20, message="policies to apply to every exchange as we compute them")
+        return wait_for(read, timeout=60, message="policies to apply to every exchange as we compute them")
 
     def deliveries(self, messages: list[TMessage]) -> list[set[str]]:
         for i, message in enumerate(messages):
@@ -235,8 +247,16 @@ def without_policy_names(snapshot: VhostSnapshot) -> VhostSnapshot:
     return replace(snapshot, exchanges=tuple(replace(e, policy=None) for e in snapshot.exchanges))
 
 
-def disagreements(topology: Topology, messages: list[TMessage]) -> list[tuple[TMessage, set[str], list[str]]]:
-    with Broker(topology) as broker:
+@dataclass
+class Lab:
+    """The throwaway vhost and one AMQP connection into it."""
+
+    rabbit: Rabbit
+    connection: amqp.Connection
+
+
+def disagreements(lab: Lab, topology: Topology, messages: list[TMessage]) -> list[tuple[TMessage, set[str], list[str]]]:
+    with Broker(lab, topology) as broker:
         snapshot = broker.snapshot()
         actual = broker.deliveries(messages)
     found = []
@@ -271,7 +291,7 @@ def smaller_messages(m: TMessage):
         yield replace(m, routing_key="")
 
 
-def shrink(topology: Topology, message: TMessage, budget: int = 60) -> tuple[Topology, TMessage]:
+def shrink(lab: Lab, topology: Topology, message: TMessage, budget: int = 60) -> tuple[Topology, TMessage]:
     """Greedy: drop one thing at a time while the broker and the simulator still disagree."""
     improved = True
     while improved and budget > 0:
@@ -280,7 +300,7 @@ def shrink(topology: Topology, message: TMessage, budget: int = 60) -> tuple[Top
         candidates += [(topology, m) for m in smaller_messages(message)]
         for t, m in candidates:
             budget -= 1
-            if disagreements(t, [m]):
+            if disagreements(lab, t, [m]):
                 topology, message, improved = t, m, True
                 break
             if budget <= 0:
@@ -300,24 +320,27 @@ def tidy(t: Topology, m: TMessage) -> Topology:
 # ---- the test --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def broker_up() -> None:
-    if not rabbit_available():
-        pytest.fail("RabbitMQ management API is not answering on 127.0.0.1:15672")
+@pytest.fixture
+def lab(rabbit: Rabbit) -> Iterator[Lab]:
+    connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest",
+                                 virtual_host=rabbit.vhost, connect_timeout=30)
+    connection.connect()
+    yield Lab(rabbit, connection)
+    connection.close()
 
 
-def test_simulator_agrees_with_rabbitmq(broker_up: None) -> None:
+def test_simulator_agrees_with_rabbitmq(lab: Lab) -> None:
     rng = random.Random(SEED)
     cases = 0
     for number in range(TOPOLOGIES):
         topology = random_topology(rng)
         messages = [random_message(rng, topology) for _ in range(MESSAGES_PER_TOPOLOGY)]
-        found = disagreements(topology, messages)
+        found = disagreements(lab, topology, messages)
         cases += len(messages)
         if found:
             message, got, simulated = found[0]
-            small_t, small_m = shrink(topology, message)
-            small = disagreements(small_t, [small_m])
+            small_t, small_m = shrink(lab, topology, message)
+            small = disagreements(lab, small_t, [small_m])
             verdict = f"broker {sorted(small[0][1])}, simulator {small[0][2]}" if small else "(did not reproduce)"
             pytest.fail(
                 f"seed {SEED}, topology #{number}: {len(found)} disagreement(s). Smallest found:\n"

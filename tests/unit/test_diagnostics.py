@@ -10,12 +10,12 @@ import pytest
 from tests.conftest import snapshot_of
 from visualiser.config import ConfigError, load_settings
 from visualiser.diagnostics.celery_rules import CELERY_RULES, CeleryView, InFlight, TaskTarget
-from visualiser.diagnostics.feature import Diagnostics
+from visualiser.diagnostics.feature import Diagnostics, FindingsPusher
 from visualiser.diagnostics.history import HistoryStore, QueueHistory, time_to_drain
 from visualiser.diagnostics.rules import Context, Issue, evaluate
 from visualiser.diagnostics.thresholds import Thresholds, parse_thresholds
 from visualiser.diagnostics.tracker import FindingTracker
-from visualiser.hub import VhostView
+from visualiser.hub import Hub, VhostView
 from visualiser.model.entities import Binding, Consumer, Exchange, Policy, Queue, VhostSnapshot
 from visualiser.model.topology import build_graph
 
@@ -339,3 +339,24 @@ def test_task_routes_reaching_no_queue() -> None:
     assert set(found) == {("task-route-unroutable", "exchange:shop"), ("task-route-unroutable", "exchange:")}
     assert "'shop.lost' (key 'nope')" in found[("task-route-unroutable", "exchange:shop")].message
     assert "'shop.charge'" not in found[("task-route-unroutable", "exchange:shop")].message
+
+
+def test_frames_go_at_once_when_findings_change_and_figures_wait() -> None:
+    sent: list[tuple[str, dict, str | None]] = []
+    hub = Hub(emit=lambda event, data, to=None: sent.append((event, data, to)))
+    clock = [0.0]
+    pusher = FindingsPusher(hub, figures_every=5, clock=lambda: clock[0])
+    one = {"rule": "no-consumers", "node": "queue:q", "severity": "warning", "message": "3 ready", "since": T0}
+    pusher.changed("/", [one])
+    clock[0] = 1
+    pusher.changed("/", [{**one, "message": "4 ready"}])  # only a figure: held back
+    assert len(sent) == 1 and sent[0][2] == "vhost:/"
+    pusher.changed("/", [{**one, "message": "4 ready"}, {**one, "rule": "backlog-growing"}])  # a new finding: now
+    assert len(sent) == 2
+    clock[0] = 2
+    pusher.changed("/", [{**one, "message": "5 ready"}, {**one, "rule": "backlog-growing"}])
+    pusher.flush("/")
+    assert len(sent) == 2
+    clock[0] = 8
+    pusher.flush("/")  # the held figures go once the interval has passed
+    assert len(sent) == 3 and sent[-1][1]["findings"][0]["message"] == "5 ready"

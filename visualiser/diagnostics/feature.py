@@ -30,6 +30,7 @@ EXTENSION = "visualiser.diagnostics"
 MAX_NAME_BYTES = 255
 ALL_RULES: tuple[Rule, ...] = TOPOLOGY_RULES + CELERY_RULES
 IN_FLIGHT = ("received", "started")
+FIGURES_EVERY = 5.0  # seconds between frames that only update figures: the broker's stats interval
 
 
 class Diagnostics:
@@ -170,6 +171,43 @@ def queue_history_view() -> Response:
     return jsonify(body)
 
 
+class FindingsPusher:
+    """Sends `findings` frames: at once when findings come or go, else at most every few seconds.
+
+    Messages carry live figures (depths, slopes) that change every poll; a large broker
+    would otherwise resend its whole list each poll for a changed digit.
+    """
+
+    def __init__(self, hub: Hub, figures_every: float = FIGURES_EVERY, clock: Callable[[], float] = time.monotonic):
+        self.hub, self.figures_every, self.clock = hub, figures_every, clock
+        self._sent: dict[str, tuple[set[tuple[str, str, str]], float]] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+
+    def changed(self, vhost: str, findings: list[dict[str, Any]]) -> None:
+        keys = {(f["rule"], f["node"], f["severity"]) for f in findings}
+        sent = self._sent.get(vhost)
+        if sent is None or sent[0] != keys or self.clock() - sent[1] >= self.figures_every:
+            self._send(vhost, findings, keys)
+        else:
+            self._pending[vhost] = findings
+
+    def flush(self, vhost: str) -> None:
+        findings = self._pending.get(vhost)
+        sent = self._sent.get(vhost)
+        if findings is not None and sent is not None and self.clock() - sent[1] >= self.figures_every:
+            self._send(vhost, findings, sent[0])
+
+    def forget_except(self, vhosts: list[str]) -> None:
+        for table in (self._sent, self._pending):
+            for vhost in [v for v in table if v not in vhosts]:
+                del table[vhost]
+
+    def _send(self, vhost: str, findings: list[dict[str, Any]], keys: set[tuple[str, str, str]]) -> None:
+        self._pending.pop(vhost, None)
+        self._sent[vhost] = (keys, self.clock())
+        self.hub.emit("findings", {"vhost": vhost, "findings": findings}, to=room_for(vhost))
+
+
 # ---- wiring --------------------------------------------------------------------------------------------
 
 
@@ -178,12 +216,20 @@ def install(wiring: Wiring) -> None:
     engine = Diagnostics(thresholds, celery=CeleryReader(wiring.app.extensions))
     hub: Hub = wiring.hub
 
+    pusher = FindingsPusher(hub)
+
     def on_view(view: VhostView) -> None:
         changed = engine.observe(view)
         if changed is not None:
-            hub.emit("findings", {"vhost": view.vhost, "findings": changed}, to=room_for(view.vhost))
+            pusher.changed(view.vhost, changed)
+        else:
+            pusher.flush(view.vhost)
 
     hub.add_listener(on_view)
-    hub.every(30.0, lambda: engine.forget_except(hub.vhosts()))
+    def forget_gone_vhosts() -> None:
+        engine.forget_except(hub.vhosts())
+        pusher.forget_except(hub.vhosts())
+
+    hub.every(30.0, forget_gone_vhosts)
     wiring.app.extensions[EXTENSION] = engine
     wiring.app.register_blueprint(bp)
