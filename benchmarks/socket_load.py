@@ -59,7 +59,10 @@ class SyntheticBroker:
                            "auto_delete": False, "internal": False, "arguments": {}} for i in range(exchanges)]
         self.queues = [{"name": f"queue-{i:05d}", "vhost": VHOST, "type": "classic", "durable": True,
                         "auto_delete": False, "exclusive": False, "arguments": {}, "policy": None,
-                        "messages_ready": 0, "messages_unacknowledged": 0, "consumers": 1, "state": "running"}
+                        "messages_ready": 0, "messages_unacknowledged": 0, "consumers": 1 if consumed else 0,
+                        "state": "running",
+                        # Healthy consumers deliver: without a rate every waiting queue is a finding.
+                        "message_stats": {"deliver_get_details": {"rate": 5.0 if consumed else 0.0}}}
                        for i in range(queues)]
         self.bindings = [{"source": f"ex-{i % exchanges}", "vhost": VHOST, "destination": q["name"],
                           "destination_type": "queue", "routing_key": f"route.{i}.#", "arguments": {}}

@@ -238,7 +238,7 @@ def test_max_length_from_argument_and_from_policy(service: Visualiser, rabbit: R
     rabbit.declare_queue("limited")
     rabbit.call("PUT", "policies", rabbit.vhost, "limit",
                 body={"pattern": "^limited$", "apply-to": "queues", "definition": {"max-length": 10}})
-    for _ in range(6):
+    for _ in range(4):  # the limit: one more would be refused (reject-publish)
         rabbit.publish("", "capped")
     for _ in range(9):
         rabbit.publish("", "limited")

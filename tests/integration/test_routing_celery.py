@@ -83,7 +83,7 @@ def test_celery_routes_match_where_celery_really_sends(rabbit: Rabbit) -> None:
     service = create_app(settings)
     service.start()
     try:
-        wait_for(lambda: (view := service.hub.view(rabbit.vhost)) and view.entities.queue("images"), timeout=30,
+        wait_for(lambda: (view := service.hub.view(rabbit.vhost)) and view.entities.queue("images"), timeout=60,
                  message="the poller to see the vhost")
         client = service.app.test_client()
         answer = client.get("/api/celery/tasks", query_string={"vhost": rabbit.vhost})
@@ -126,7 +126,7 @@ def test_single_task_route_and_bad_input(rabbit: Rabbit) -> None:
     service = create_app(settings)
     service.start()
     try:
-        wait_for(lambda: service.hub.view(rabbit.vhost), timeout=30, message="the poller to see the vhost")
+        wait_for(lambda: service.hub.view(rabbit.vhost), timeout=60, message="the poller to see the vhost")
         client = service.app.test_client()
         one = client.get("/api/celery/route", query_string={"vhost": rabbit.vhost, "task": "sample.glob_one"})
         assert one.status_code == 200 and one.get_json()["queues"] == ["images"]

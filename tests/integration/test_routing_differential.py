@@ -31,7 +31,7 @@ from visualiser.sources.management_api import BINDING_COLUMNS, EXCHANGE_COLUMNS,
 from visualiser.sources.normalise import vhost_snapshot
 
 SEED = int(os.environ.get("ROUTING_DIFF_SEED", "20261125"))
-TOPOLOGIES = int(os.environ.get("ROUTING_DIFF_TOPOLOGIES", "100"))
+TOPOLOGIES = int(os.environ.get("ROUTING_DIFF_TOPOLOGIES", "50"))
 MESSAGES_PER_TOPOLOGY = 50
 
 TYPES = ("direct", "fanout", "topic", "headers")

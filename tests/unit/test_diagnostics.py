@@ -360,3 +360,23 @@ def test_frames_go_at_once_when_findings_change_and_figures_wait() -> None:
     clock[0] = 8
     pusher.flush("/")  # the held figures go once the interval has passed
     assert len(sent) == 3 and sent[-1][1]["findings"][0]["message"] == "5 ready"
+
+
+def test_a_dead_worker_is_remembered_by_the_queues_it_consumed() -> None:
+    clock = [T0]
+    engine = Diagnostics(clock=lambda: clock[0])
+
+    def poll(online: bool, queues: list[str], consumers: int) -> list[dict]:
+        snap = vhost(Queue("slow", consumers=consumers))
+        graph = build_graph(snap)
+        graph.nodes["worker:w@h"] = {"id": "worker:w@h", "kind": "worker", "name": "w@h", "online": online,
+                                     "queues": queues}
+        clock[0] += 2
+        engine.observe(VhostView("/", int(clock[0]), graph, snap, "test"))
+        return [f for f in engine.findings("/") if f["rule"] == "worker-offline"]
+
+    assert poll(True, ["slow"], 1) == []
+    # Its consumers died with it, so the graph no longer links it to 'slow'.
+    found = poll(False, [], 0)
+    assert [f["node"] for f in found] == ["worker:w@h"] and "'slow'" in found[0]["message"]
+    assert poll(True, ["slow"], 1) == []

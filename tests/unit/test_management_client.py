@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port
 from tests.fixtures.management_server import FakeManagement, ManagementServer, Misbehaviour
 from tests.fixtures.recorded import LONG_NAME, VHOST, XSS, broker_snapshot, management_calls
 from visualiser.sources.management_api import (
@@ -24,10 +24,8 @@ PASSWORD = "s3cret-Pa55"
 
 
 def fetch(state: FakeManagement, timeout: float = 5.0, page_size: int = 500):
-    """One poll that also reads rates (rates_interval=None), as when recording."""
     with ManagementServer(state) as server:
-        client = ManagementClient(server.url("watcher", PASSWORD), timeout=timeout, page_size=page_size,
-                                  rates_interval=None)
+        client = ManagementClient(server.url("watcher", PASSWORD), timeout=timeout, page_size=page_size)
         try:
             return client.fetch_broker()
         finally:
@@ -64,25 +62,22 @@ def test_listings_are_paged_until_the_last_page():
     state = FakeManagement()
     snapshot = fetch(state, page_size=4)
     assert snapshot == broker_snapshot()
-    for fast in (True, False):
-        pages = sorted(int(s.query["page"]) for s in state.seen
-                       if s.path == "/api/queues" and ("disable_stats" in s.query) == fast)
-        assert pages == list(range(1, -(-len(state.results["queues"]) // 4) + 1))
+    pages = sorted(int(s.query["page"]) for s in state.seen if s.path == "/api/queues")
+    assert pages == list(range(1, -(-len(state.results["queues"]) // 4) + 1))
 
 
 def test_a_listing_that_shrinks_between_pages_is_not_an_error():
     state = FakeManagement()
     first_page_only = dict(state.results)
     with ManagementServer(state) as server:
-        client = ManagementClient(server.url(), page_size=4, rates_interval=None)
+        client = ManagementClient(server.url(), page_size=4)
         state.results = first_page_only
         real_page = client._page
 
         def shrinking(path, page, params):
             items, count = real_page(path, page, params)
             if page == 1 and path == "/api/queues":
-                state.results = {**first_page_only, "queues": first_page_only["queues"][:4],
-                                 "queue_rates": first_page_only["queue_rates"][:4]}
+                state.results = {**first_page_only, "queues": first_page_only["queues"][:4]}
             return items, count
 
         client._page = shrinking
@@ -162,32 +157,3 @@ def test_a_listed_vhost_without_exchanges_is_reported_not_drawn_empty():
     assert list(snapshot.vhosts) == [VHOST]
     assert snapshot.broker["vhosts_without_access"] == ["no-permissions-here"]
     assert "vhosts_without_access" not in broker_snapshot().broker
-
-
-def test_rates_are_read_in_the_background_and_merged_into_later_polls():
-    state = FakeManagement()
-    with ManagementServer(state) as server:
-        client = ManagementClient(server.url(), rates_interval=0.05)
-        try:
-            first = client.fetch_broker().vhosts[VHOST].queue("orders.new")
-            assert first.rates == {} and first.consumers == 1 and first.messages_ready == 3
-            later = wait_for(lambda: client.fetch_broker().vhosts[VHOST].queue("orders.new").rates or None,
-                             message="rates from the background read")
-            assert later == broker_snapshot().vhosts[VHOST].queue("orders.new").rates
-
-            state.overrides["queue_rates"] = Misbehaviour(status=500)
-            for _ in range(5):  # a failing statistics listing never fails the poll
-                assert client.fetch_broker().vhosts[VHOST].queue("orders.new").rates == later
-        finally:
-            client.close()
-
-
-def test_fast_listing_skips_statistics_and_policies_are_resolved_locally():
-    state = FakeManagement()
-    fetch(state)
-    fast = [s.query for s in state.seen if s.path == "/api/queues" and "disable_stats" in s.query]
-    assert fast and all(q["disable_stats"] == "true" and q["enable_queue_totals"] == "true" for q in fast)
-    assert "policy" not in state.results["queues"][0]  # the fast listing has no policy ...
-    work = fetch(state).vhosts[VHOST].queue("policy.dlx.work")
-    assert work.policy == "dlx-by-policy"  # ... so it is resolved from /api/policies
-    assert work.effective_policy_definition == {"dead-letter-exchange": "policy-dlx"}

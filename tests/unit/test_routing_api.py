@@ -37,8 +37,10 @@ def test_routes_through_the_current_topology(demo_client) -> None:
 def test_typed_headers_and_default_vhost(demo_client) -> None:
     body = post(demo_client, {"exchange": "reports", "routing_key": "", "headers": {"priority": 1.0}}).get_json()
     assert body["queues"] == ["reports.pdf"]
+    # true is not 1 to the broker: nothing matches, so the alternate exchange takes it.
     body = post(demo_client, {"exchange": "reports", "headers": {"priority": True}}).get_json()
-    assert body["queues"] == [] and body["unroutable"] is True
+    assert body["queues"] == ["unrouted.catch"]
+    assert any(h["via"] == "alternate-exchange" and h["to"] == "unrouted" for h in body["hops"])
 
 
 def test_default_exchange(demo_client) -> None:

@@ -46,12 +46,25 @@ def worker_offline(ctx: Context) -> Iterator[Issue]:
     for node in ctx.graph.nodes.values():
         if node.get("kind") != "worker" or node.get("online"):
             continue
-        orphaned = [q for q in node.get("queues", ())
-                    if ctx.graph.nodes.get(ctx.queue_node(q), {}).get("consumers", 1) == 0]
+        queues = set(node.get("queues", ())) | ctx.worker_queues.get(node["id"], set())
+        orphaned = [q for q in sorted(queues) if ctx.graph.nodes.get(ctx.queue_node(q), {}).get("consumers", 1) == 0]
         if orphaned:
             shown = ", ".join(repr(q) for q in orphaned[:5]) + (" …" if len(orphaned) > 5 else "")
             yield Issue("worker-offline", "critical", node["id"],
                         f"worker {node.get('name')!r} is offline and nobody consumes {shown}")
+
+
+def remember_worker_queues(graph_nodes: dict[str, dict], memory: dict[str, set[str]]) -> None:
+    """Keep, per worker node, the queues it consumed while online (updated in place)."""
+    workers = {nid: node for nid, node in graph_nodes.items() if node.get("kind") == "worker"}
+    for gone in [nid for nid in memory if nid not in workers]:
+        del memory[gone]
+    for nid, node in workers.items():
+        queues = set(node.get("queues", ()))
+        if node.get("online") and queues:
+            memory[nid] = queues
+        else:
+            memory.setdefault(nid, set()).update(queues)
 
 
 def _stale(ctx: Context, state: str, limit: float) -> dict[str, list[InFlight]]:

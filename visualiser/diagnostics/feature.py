@@ -17,7 +17,7 @@ from ..hub import Hub, VhostView, room_for
 from ..model.entities import VhostSnapshot
 from ..server.views import hub as current_hub
 from ..server.views import json_error, vhost_arg
-from .celery_rules import CELERY_RULES, CeleryView, InFlight, TaskTarget
+from .celery_rules import CELERY_RULES, CeleryView, InFlight, TaskTarget, remember_worker_queues
 from .history import HistoryStore, time_to_drain
 from .rules import TOPOLOGY_RULES, Context, Rule, evaluate
 from .thresholds import Thresholds
@@ -44,6 +44,7 @@ class Diagnostics:
         self._trackers: dict[str, FindingTracker] = {}
         self._recorded: dict[str, VhostSnapshot] = {}
         self._findings: dict[str, list[dict[str, Any]]] = {}
+        self._worker_queues: dict[str, dict[str, set[str]]] = {}
 
     def observe(self, view: VhostView) -> list[dict[str, Any]] | None:
         """Record and evaluate one vhost; returns its findings when they changed, else None."""
@@ -55,7 +56,9 @@ class Diagnostics:
             history.record(now, view.entities.queues)
             self._recorded[view.vhost] = view.entities
         celery = self.celery(view.vhost) if self.celery else None
-        context = Context(view.entities, view.graph, history, self.thresholds, celery)
+        worker_queues = self._worker_queues.setdefault(view.vhost, {})
+        remember_worker_queues(view.graph.nodes, worker_queues)
+        context = Context(view.entities, view.graph, history, self.thresholds, celery, worker_queues)
         tracker = self._trackers.setdefault(view.vhost, FindingTracker())
         findings = [f.to_json() for f in tracker.update(now, evaluate(context, self.rules), new_poll)]
         if findings == self._findings.get(view.vhost):
@@ -80,7 +83,7 @@ class Diagnostics:
     def forget_except(self, vhosts: list[str]) -> None:
         keep = set(vhosts)
         self.history.forget_except(keep)
-        for table in (self._trackers, self._recorded, self._findings):
+        for table in (self._trackers, self._recorded, self._findings, self._worker_queues):
             for vhost in [v for v in table if v not in keep]:
                 del table[vhost]
 

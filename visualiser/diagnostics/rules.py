@@ -59,6 +59,9 @@ class Context:
     history: QueueHistory
     thresholds: Thresholds = field(default_factory=Thresholds)
     celery: Any = None  # a CeleryView (see celery_rules) when Celery state is known
+    # worker node id -> queues it was last seen consuming: a dead worker's consumers are gone
+    # from the broker, so the graph alone no longer says which queues it leaves behind.
+    worker_queues: dict[str, set[str]] = field(default_factory=dict)
 
     def queue_node(self, name: str) -> str:
         return node_id("queue", name)

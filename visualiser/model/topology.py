@@ -23,7 +23,6 @@ from .entities import (
     Queue,
     VhostSnapshot,
 )
-from .policies import effective_policy
 
 # Celery's own plumbing: event fan-out, remote-control mailboxes and their replies.
 _PLUMBING_QUEUE = re.compile(r"^celeryev\.|\.pidbox$|^celery@.*\.celery\.pidbox$")
@@ -96,13 +95,11 @@ def _exchange_node(exchange: Exchange, snapshot: VhostSnapshot) -> dict[str, Any
 
 
 def alternate_exchange_of(exchange: Exchange, snapshot: VhostSnapshot) -> str | None:
-    """The exchange's alternate: its argument wins over a policy, as on the broker."""
-    if "alternate-exchange" in exchange.arguments:
-        return str(exchange.arguments["alternate-exchange"])
-    policy = effective_policy(snapshot.policies, exchange.name, "exchange")
-    if policy and "alternate-exchange" in policy.definition:
-        return str(policy.definition["alternate-exchange"])
-    return None
+    """The exchange's alternate, decided exactly as the routing engine (and the broker) does."""
+    from ..routing.engine import alternate_exchange  # routing builds on the model: import late
+
+    alternate = alternate_exchange(exchange, snapshot)
+    return alternate.name if alternate else None
 
 
 def dead_letter_of(queue: Queue) -> tuple[str, str | None] | None:

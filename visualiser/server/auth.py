@@ -40,6 +40,9 @@ HASH_METHOD = "pbkdf2:sha256:600000"
 OPEN_PATHS = frozenset({"/healthz"})
 REALM = "RabbitMQ routing visualiser"
 REMEMBERED_LOGINS = 64
+# Each wrong guess costs a full PBKDF2 run; at most this many run at once so that a burst
+# of guesses queues up instead of taking every core from the service.
+CONCURRENT_HASH_CHECKS = 2
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -110,6 +113,7 @@ class Authenticator:
         self._key = secrets.token_bytes(32)
         self._remembered: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(CONCURRENT_HASH_CHECKS)
         # A wrong user still costs one full hash, so timing does not tell which names exist.
         self._decoy = hash_password(secrets.token_urlsafe(16))
 
@@ -134,7 +138,8 @@ class Authenticator:
         for name, hashed in self._users.items():  # no early exit: every name is compared
             if hmac.compare_digest(name.encode("utf-8", "surrogatepass"), encoded):
                 stored, known = hashed, True
-        matches = check_password_hash(stored, password)  # werkzeug compares digests with hmac.compare_digest
+        with self._hashing:
+            matches = check_password_hash(stored, password)  # werkzeug compares digests with hmac.compare_digest
         return known and matches
 
 

@@ -60,7 +60,7 @@ def demo_topology() -> VhostSnapshot:
         Exchange("celery", "direct"),
         Exchange("events", "topic", arguments={"alternate-exchange": "unrouted"}),
         Exchange("broadcast", "fanout"),
-        Exchange("reports", "headers"),
+        Exchange("reports", "headers", arguments={"alternate-exchange": "unrouted"}),
         Exchange("dlx", "fanout"),
         Exchange("unrouted", "fanout"),
         Exchange("celeryev", "topic", durable=True),

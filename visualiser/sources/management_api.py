@@ -9,12 +9,9 @@ redacted, and requests' own exception text, which may carry the URL, is not pass
 from __future__ import annotations
 
 import json
-import logging
-import math
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -23,24 +20,20 @@ import requests
 from ..model.entities import BrokerSnapshot
 from .normalise import MalformedInput, group_by_vhost, require_list, vhost_snapshot
 
-log = logging.getLogger(__name__)
-
-# What the graph needs of a queue on every poll. Asked for with FAST_LISTING, which skips
-# the broker's per-queue statistics lookups: on a 5,000-queue broker those are most of the
-# cost of a listing (see docs/performance.md). Consumer counts come from /api/consumers and
-# policies are resolved here, so neither needs the statistics.
-QUEUE_COLUMNS = "name,vhost,type,durable,auto_delete,exclusive,arguments,messages_ready,messages_unacknowledged,state"
-FAST_LISTING = {"disable_stats": "true", "enable_queue_totals": "true"}
-# Rates and utilisation do need the statistics; they change on the broker's statistics tick
-# (collect_statistics_interval, 5 s by default), so they are read on that cadence instead.
-QUEUE_STATS_COLUMNS = ",".join(
+# Only the columns the graph needs. The broker still builds each queue's full row before it
+# filters columns, so paging (below) is what bounds a request's cost; the statistics listing
+# is kept because `disable_stats=true&enable_queue_totals=true`, which looks cheaper, asks
+# every queue process for its totals and measured three times slower at 5,000 queues
+# (docs/performance.md).
+QUEUE_COLUMNS = ",".join(
     [
-        "name", "vhost", "consumer_utilisation", "consumer_capacity",
+        "name", "vhost", "type", "durable", "auto_delete", "exclusive", "arguments", "policy",
+        "effective_policy_definition", "messages_ready", "messages_unacknowledged", "consumers",
+        "consumer_utilisation", "consumer_capacity", "state",
         "message_stats.publish_details.rate", "message_stats.deliver_get_details.rate",
         "message_stats.ack_details.rate", "message_stats.redeliver_details.rate",
     ]
 )  # fmt: skip
-_STATS_FIELDS = ("consumer_utilisation", "consumer_capacity", "message_stats")
 EXCHANGE_COLUMNS = ",".join(
     [
         "name", "vhost", "type", "durable", "auto_delete", "internal", "arguments", "policy",
@@ -96,30 +89,23 @@ def redact_url(url: str) -> str:
 
 
 class ManagementClient:
-    """Reads the whole broker. ``rates_interval`` is how often queue rates are refreshed: in
-    the background, merged into later polls, so a poll never waits for the costly statistics
-    listing; ``None`` reads them within every poll instead (complete data from one call)."""
+    """Reads the whole broker: its listings in parallel, and a large listing's pages in parallel."""
 
-    def __init__(self, url: str, timeout: float = 5.0, page_size: int = 500, rates_interval: float | None = 5.0):
+    def __init__(self, url: str, timeout: float = 5.0, page_size: int = 500):
         self.base_url, user, password = split_credentials(url)
         self.timeout = timeout
         self.page_size = page_size
-        self.rates_interval = rates_interval
         self._auth = (user, password)
         self._local = threading.local()  # one requests.Session per thread: Session is not thread-safe
         # Separate pools so that a listing's pages never wait behind the listings themselves.
         self._calls = ThreadPoolExecutor(max_workers=4, thread_name_prefix="management-api")
         self._pages = ThreadPoolExecutor(max_workers=3, thread_name_prefix="management-api-pages")
-        self._rates_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="management-api-rates")
-        self._rates: dict[tuple[str, str], dict[str, Any]] = {}
-        self._rates_pending: Future[dict[tuple[str, str], dict[str, Any]]] | None = None
-        self._rates_started = -math.inf
 
     def __repr__(self) -> str:
         return f"ManagementClient({self.base_url!r})"
 
     def close(self) -> None:
-        for pool in (self._calls, self._pages, self._rates_lane):
+        for pool in (self._calls, self._pages):
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _session(self) -> requests.Session:
@@ -194,72 +180,24 @@ class ManagementClient:
             raise BadResponse("/api/overview: expected a JSON object")
         return {k: body[k] for k in ("rabbitmq_version", "cluster_name", "product_name") if isinstance(body.get(k), str)}
 
-    def queue_rates(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """(vhost, queue) -> the statistics fields of that queue (rates, utilisation)."""
-        return rates_by_queue(self.get_paginated("/api/queues", QUEUE_STATS_COLUMNS))
-
     def fetch_broker(self) -> BrokerSnapshot:
         """Everything the graph needs, across all vhosts, in one consistent-enough read."""
         calls: dict[str, Callable[[], Any]] = {
             "overview": self.overview,
             "vhosts": lambda: self.get_list("/api/vhosts", "name"),
             "exchanges": lambda: self.get_paginated("/api/exchanges", EXCHANGE_COLUMNS),
-            "queues": lambda: self.get_paginated("/api/queues", QUEUE_COLUMNS, FAST_LISTING),
+            "queues": lambda: self.get_paginated("/api/queues", QUEUE_COLUMNS),
             "bindings": lambda: self.get_list("/api/bindings", BINDING_COLUMNS),
             "consumers": lambda: self.get_list("/api/consumers", CONSUMER_COLUMNS),
             "connections": lambda: self.get_paginated("/api/connections", CONNECTION_COLUMNS),
             "policies": lambda: self.get_list("/api/policies", "name,vhost,pattern,apply-to,priority,definition"),
         }
-        if self.rates_interval is None:
-            calls["rates"] = self.queue_rates
         futures = {name: self._calls.submit(call) for name, call in calls.items()}
-        results = {name: future.result() for name, future in futures.items()}
-        rates = results.pop("rates", None)
-        if rates is None:
-            rates = self._background_rates()
-        results["queues"] = with_queue_stats(results["queues"], rates, results["consumers"])
-        return build_broker_snapshot(results)
-
-    def _background_rates(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The latest rates read in the background; starts the next read when one is due."""
-        pending = self._rates_pending
-        if pending is not None and pending.done():
-            self._rates_pending = None
-            try:
-                self._rates = pending.result()
-            except SourceError as exc:
-                log.info("queue rates not refreshed: %s", exc)  # rates go stale; the graph does not
-        due = time.monotonic() - self._rates_started >= (self.rates_interval or 0)
-        if self._rates_pending is None and due:
-            self._rates_started = time.monotonic()
-            self._rates_pending = self._rates_lane.submit(self.queue_rates)
-        return self._rates
+        return build_broker_snapshot({name: future.result() for name, future in futures.items()})
 
 
 class PageOutOfRange(BadResponse):
     """A later page of a listing no longer exists: objects went away between pages."""
-
-
-def rates_by_queue(listing: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(q.get("vhost"), q.get("name")): {k: q[k] for k in _STATS_FIELDS if k in q} for q in listing}
-
-
-def with_queue_stats(
-    queues: list[dict[str, Any]], rates: dict[tuple[str, str], dict[str, Any]], consumers: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Queue listings from the fast path, completed with consumer counts and the latest rates."""
-    counts: dict[tuple[Any, Any], int] = {}
-    for consumer in consumers:
-        queue = consumer.get("queue")
-        if isinstance(queue, dict):
-            key = (queue.get("vhost"), queue.get("name"))
-            counts[key] = counts.get(key, 0) + 1
-    merged = []
-    for queue in queues:
-        key = (queue.get("vhost"), queue.get("name"))
-        extra = rates.get(key, {})
-        merged.append({**queue, **extra, "consumers": queue.get("consumers", counts.get(key, 0))})
-    return merged
 
 
 def build_broker_snapshot(results: dict[str, Any]) -> BrokerSnapshot:
@@ -286,7 +224,6 @@ def build_broker_snapshot(results: dict[str, Any]) -> BrokerSnapshot:
             policies=grouped["policies"].get(name, []),
             consumers=grouped["consumers"].get(name, []),
             connections=grouped["connections"].get(name, []),
-            compute_queue_policies=True,
         )
         for name in names
     }

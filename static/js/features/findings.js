@@ -25,6 +25,7 @@ class FindingsPanel {
   constructor(app) {
     this.app = app;
     this.findings = [];
+    this.generation = 0;
     const { el } = app.format;
     this.root = app.tabs.add('findings', 'Findings');
     this.summary = el('p', { class: 'muted', text: 'No findings yet.' });
@@ -32,7 +33,9 @@ class FindingsPanel {
     this.root.append(this.summary, this.list);
   }
 
+  /** Fetch the current list; a frame that arrives meanwhile is newer and wins. */
   async load(vhost) {
+    const generation = ++this.generation;
     let body;
     try {
       const response = await fetch(`/api/diagnostics?vhost=${encodeURIComponent(vhost)}`, { headers: { Accept: 'application/json' } });
@@ -42,7 +45,13 @@ class FindingsPanel {
       console.warn('findings: could not load', err);
       return;
     }
-    if (vhost === this.app.vhost) this.set(body.findings ?? []);
+    if (vhost === this.app.vhost && generation === this.generation) this.set(body.findings ?? []);
+  }
+
+  /** A `findings` frame: newer than any fetch still in flight. */
+  receive(findings) {
+    this.generation += 1;
+    this.set(findings);
   }
 
   set(findings) {
@@ -174,7 +183,7 @@ export function install(app) {
   app.findings = panel;
   app.on('snapshot', (msg) => { panel.applyBadges(); panel.load(msg.vhost); });
   app.on('patch', () => panel.applyBadges());
-  app.on('vhost', () => panel.set([]));
-  app.socket.on('findings', (msg) => { if (msg && msg.vhost === app.vhost) panel.set(msg.findings ?? []); });
+  app.on('vhost', () => panel.receive([]));
+  app.socket.on('findings', (msg) => { if (msg && msg.vhost === app.vhost) panel.receive(msg.findings ?? []); });
   if (app.vhost) panel.load(app.vhost);
 }
