@@ -223,6 +223,8 @@ export class Graph {
       if (want) {
         cy.nodes().forEach((q) => {
           if (q.data('kind') !== 'queue') return;
+          // A feature (Celery flow) may already draw this binding as a real edge.
+          if (q.incomers('edge').some((e) => e.source().id() === 'exchange:' && !e.hasClass('implicit'))) return;
           const id = `implicit:${q.id()}`;
           queues.add(id);
           if (!this.element(id)) {
