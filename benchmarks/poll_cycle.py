@@ -139,6 +139,9 @@ def main() -> int:
         deadline = time.monotonic() + 120
         while vhost_counts(base, session) != (QUEUES, QUEUES + EXTRA_BINDINGS) and time.monotonic() < deadline:
             time.sleep(1)
+        if vhost_counts(base, session) != (QUEUES, QUEUES + EXTRA_BINDINGS):
+            print("the benchmark topology is not (or no longer) all there: was the broker restarted? run again")
+            return 1
         run(base, session, args)
     finally:
         if not args.keep:

@@ -53,7 +53,7 @@ VHOST = "load"
 class SyntheticBroker:
     """Management-API-shaped listings for one vhost: E exchanges fanning out to Q queues."""
 
-    def __init__(self, queues: int, exchanges: int, consumed: bool = True, seed: int = 1):
+    def __init__(self, queues: int, exchanges: int, consumed: bool = True, stalled: bool = False, seed: int = 1):
         self.rng = random.Random(seed)
         self.exchanges = [{"name": f"ex-{i}", "vhost": VHOST, "type": "topic", "durable": True,
                            "auto_delete": False, "internal": False, "arguments": {}} for i in range(exchanges)]
@@ -62,7 +62,7 @@ class SyntheticBroker:
                         "messages_ready": 0, "messages_unacknowledged": 0, "consumers": 1 if consumed else 0,
                         "state": "running",
                         # Healthy consumers deliver: without a rate every waiting queue is a finding.
-                        "message_stats": {"deliver_get_details": {"rate": 5.0 if consumed else 0.0}}}
+                        "message_stats": {"deliver_get_details": {"rate": 0.0 if stalled or not consumed else 5.0}}}
                        for i in range(queues)]
         self.bindings = [{"source": f"ex-{i % exchanges}", "vhost": VHOST, "destination": q["name"],
                           "destination_type": "queue", "routing_key": f"route.{i}.#", "arguments": {}}
@@ -142,7 +142,7 @@ def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[t
     """The real app on a free port. Returns the port, the source, and the (posted, emitted)
     wall-clock times of each patch, which the emitter instrumentation records."""
     service = create_app(Settings(log_level="ERROR"), sources=[])
-    source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges, not args.unconsumed), args.interval, args.changes,
+    source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges, not args.unconsumed, args.stalled), args.interval, args.changes,
                              args.volatile)
     service.sources.append(source)
     emitted: list[tuple[float, float]] = []
@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=2.0, help="poll interval, seconds")
     parser.add_argument("--duration", type=float, default=60.0, help="soak length after all clients joined, seconds")
     parser.add_argument("--volatile", action="store_true", help="depths jump at random (backlog findings churn)")
+    parser.add_argument("--stalled", action="store_true", help="consumers deliver nothing: findings churn")
     parser.add_argument("--unconsumed", action="store_true", help="no consumers: every queue is a finding")
     parser.add_argument("--processes", type=int, default=4, help="client processes")
     args = parser.parse_args(argv)
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [lat for r in outcome for sent, lat in r["latencies"] if sent >= soak_wall]
     finals = [f for r in outcome for f in r["final"]]
     server_version = max((v for v, _ in finals if v is not None), default=None)
-    print(f"clients={joined} queues={args.queues} (consumed: {not args.unconsumed}, volatile: {args.volatile}) exchanges={args.exchanges} "
+    print(f"clients={joined} queues={args.queues} (consumed: {not args.unconsumed}, stalled: {args.stalled}, volatile: {args.volatile}) exchanges={args.exchanges} "
           f"changes/poll={args.changes} "
           f"interval={args.interval}s duration={args.duration:.0f}s")
     print(summarise("poll cadence (interval between patches)", intervals, 1, "s"))

@@ -15,6 +15,7 @@ Every request method the app used is recorded, to show that it only ever reads.
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import threading
 import time
@@ -35,6 +36,7 @@ class FaultProxy:
         self.requests_seen = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._open: set[socket.socket] = set()  # kept-alive connections: "refused" must cut them too
         self.port = self._free_port()
         self._listen()
 
@@ -80,6 +82,16 @@ class FaultProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._open.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._open.discard(self.connection)
+                super().finish()
+
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
@@ -91,6 +103,11 @@ class FaultProxy:
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self._lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the other end
+                connection.shutdown(socket.SHUT_RDWR)
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:

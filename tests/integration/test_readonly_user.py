@@ -96,9 +96,11 @@ def test_monitoring_tag_with_empty_permissions_reads_everything(rabbit, make_use
 
         def sees_the_vhost():
             vhost = client.fetch_broker().vhosts.get(rabbit.vhost)
-            return vhost if vhost and vhost.consumers else None
+            queue = vhost.queue("orders.new") if vhost else None
+            # Queue rows show a new policy on the broker's next statistics tick (5 s).
+            return vhost if vhost and vhost.consumers and queue and queue.policy else None
 
-        vhost = wait_for(sees_the_vhost, timeout=20, message="the vhost and its consumer")
+        vhost = wait_for(sees_the_vhost, timeout=30, message="the vhost, its consumer and the queue's policy")
         assert [q.name for q in vhost.queues] == ["orders.new"]
         assert ("orders", "orders.new", "order.*") in {(b.source, b.destination, b.routing_key) for b in vhost.bindings}
         assert vhost.queue("orders.new").policy == "limit" and {p.name for p in vhost.policies} == {"limit"}
