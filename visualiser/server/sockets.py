@@ -88,11 +88,18 @@ def register(socketio: SocketIO, hub: Hub) -> None:
     subscriptions: dict[str, str] = {}  # sid -> vhost
 
     def send_snapshot(vhost: str) -> None:
-        message = hub.snapshot_message(vhost)
-        if message is None:
-            emit("error", {"message": f"no vhost named {vhost!r}", "vhost": vhost})
-        else:
-            emit("snapshot", message)
+        # Sent from the hub thread, which also emits patches: the client then always gets
+        # its snapshot before any patch that follows it, and never has to resync on join.
+        sid = request.sid
+
+        def send() -> None:
+            message = hub.snapshot_message(vhost)
+            if message is None:
+                socketio.emit("error", {"message": f"no vhost named {vhost!r}", "vhost": vhost}, to=sid)
+            else:
+                socketio.emit("snapshot", message, to=sid)
+
+        hub.submit(send)
 
     def valid_vhost(data: Any) -> str | None:
         vhost = data.get("vhost") if isinstance(data, dict) else None
