@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import run_live, stop_live
+from visualiser.config import Settings
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,3 +45,20 @@ def graph_ids(page) -> list[str]:
 
 def visible_ids(page) -> list[str]:
     return page.evaluate("() => window.visualiser.graph.visibleNodes().map((n) => n.id())")
+
+
+@pytest.fixture
+def demo_server():
+    """The real app running the embedded demo broker."""
+    server, _ = run_live(Settings(demo=True))
+    yield server
+    stop_live(server)
+
+
+GRAPH_DRAWN = "() => window.visualiser && window.visualiser.graph.cy.nodes().length > 0"
+
+
+def open_page(page, url: str, ready: str = GRAPH_DRAWN) -> None:
+    """Load the page and wait until `ready` (a JS predicate) holds."""
+    page.goto(url)
+    page.wait_for_function(ready, timeout=15000)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import StaticSource, run_live, snapshot_of, stop_live
-from tests.e2e.test_graph_page import open_page
+from tests.e2e.conftest import open_page
 from tests.unit.test_celery_feature import broker_view, mid_run, recorded_batch
 from visualiser.config import Settings
 

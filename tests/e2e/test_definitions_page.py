@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_live, stop_live
-from tests.e2e.test_graph_page import open_page
+from tests.e2e.conftest import open_page
 from visualiser.config import Settings
 
 pytestmark = pytest.mark.e2e

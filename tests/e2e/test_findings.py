@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import StaticSource, run_live, snapshot_of, stop_live, wait_for
+from tests.e2e import conftest as e2e
 from visualiser.config import Settings
 from visualiser.model.entities import Exchange, Queue, VhostSnapshot
 
@@ -15,16 +16,8 @@ STUCK = "queue:invoices.retry"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def demo_server():
-    server, _ = run_live(Settings(demo=True))
-    yield server
-    stop_live(server)
-
-
 def open_page(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("() => window.visualiser && window.visualiser.findings", timeout=15000)
+    e2e.open_page(page, url, "() => window.visualiser && window.visualiser.findings")
 
 
 def badge_of(page, node: str) -> list[str]:

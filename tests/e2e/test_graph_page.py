@@ -7,25 +7,13 @@ import time
 import pytest
 
 from tests.conftest import StaticSource, run_live, snapshot_of, stop_live, wait_for
-from tests.e2e.conftest import graph_ids, visible_ids
+from tests.e2e.conftest import graph_ids, open_page, visible_ids
 from visualiser.config import Settings
 from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot
 
 pytestmark = pytest.mark.e2e
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def demo_server():
-    server, _ = run_live(Settings(demo=True))
-    yield server
-    stop_live(server)
-
-
-def open_page(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("() => window.visualiser && window.visualiser.graph.cy.nodes().length > 0", timeout=15000)
 
 
 def test_demo_draws_a_labelled_demo_graph(page, demo_server):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import StaticSource, run_live, snapshot_of, stop_live
+from tests.e2e.conftest import open_page
 from visualiser.config import Settings
 from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot
 from visualiser.model.topology import binding_id
@@ -15,16 +16,8 @@ pytestmark = pytest.mark.e2e
 HIGHLIGHTED = "() => window.visualiser.graph.cy.elements('.highlight').map((e) => e.id()).sort()"
 
 
-@pytest.fixture
-def demo_server():
-    server, _ = run_live(Settings(demo=True))
-    yield server
-    stop_live(server)
-
-
 def open_route_panel(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("() => window.visualiser && window.visualiser.route", timeout=15000)
+    open_page(page, url, "() => window.visualiser && window.visualiser.route")
     page.click("#tab-route")
 
 
