@@ -33,8 +33,12 @@ class Vhost:
     def __enter__(self) -> Vhost:
         api = f"{MANAGEMENT}/api/vhosts/{quote(self.name, safe='')}"
         requests.put(api, auth=AUTH, timeout=10).raise_for_status()
-        requests.put(f"{MANAGEMENT}/api/permissions/{quote(self.name, safe='')}/guest", auth=AUTH, timeout=10,
-                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        requests.put(
+            f"{MANAGEMENT}/api/permissions/{quote(self.name, safe='')}/guest",
+            auth=AUTH,
+            timeout=10,
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -54,9 +58,21 @@ def free_port() -> int:
 def start_service(broker_url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [str(BIN / "python"), "app.py", "--broker-url", broker_url, "--port", str(port),
-         "--management-url", "http://guest:guest@127.0.0.1:15672", "--log-level", "WARNING"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "python"),
+            "app.py",
+            "--broker-url",
+            broker_url,
+            "--port",
+            str(port),
+            "--management-url",
+            "http://guest:guest@127.0.0.1:15672",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return proc, f"http://127.0.0.1:{port}"
 
@@ -64,9 +80,21 @@ def start_service(broker_url: str) -> tuple[subprocess.Popen, str]:
 def start_flower(broker_url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [str(BIN / "celery"), "--broker", broker_url, "flower", "--address=127.0.0.1", f"--port={port}",
-         "--inspect=False", "--enable_events=False", "--logging=warning"],
-        cwd="/tmp", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+        [
+            str(BIN / "celery"),
+            "--broker",
+            broker_url,
+            "flower",
+            "--address=127.0.0.1",
+            f"--port={port}",
+            "--inspect=False",
+            "--enable_events=False",
+            "--logging=warning",
+        ],
+        cwd="/tmp",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
     )
     return proc, f"http://127.0.0.1:{port}"
 
@@ -117,8 +145,9 @@ def publish_task_events(broker_url: str, count: int, first_task: int = 0) -> flo
     while n < count:
         try:
             with app.connection_for_write() as conn:
-                dispatcher = app.events.Dispatcher(conn, hostname="bench@publisher", enabled=True,
-                                                   buffer_while_offline=False)
+                dispatcher = app.events.Dispatcher(
+                    conn, hostname="bench@publisher", enabled=True, buffer_while_offline=False
+                )
                 while n < count:
                     kind, fields = task_event(n, first_task)
                     dispatcher.send(kind, **fields)

@@ -8,19 +8,16 @@ With --direct, no broker: the same events (as the JSON bodies Celery sends) go t
 service's own ingest path (decode, validate, hub, state, activity) inside this process, and
 this process's memory is reported. Quicker, and independent of the broker's speed.
 
-    .venv/bin/python benchmarks/celery_memory.py [--events 1000000] [--direct]
+    .venv/bin/python -m benchmarks.celery_memory [--events 1000000] [--direct]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.celery_common import (  # noqa: E402
+from benchmarks.celery_common import (
     Vhost,
     counter_sum,
     publish_task_events,
@@ -37,13 +34,13 @@ def direct(events: int, steps: int) -> None:
     import os
     import time
 
-    from visualiser import create_app
+    from visualiser import create_app, service_of
     from visualiser.celery.events import events_of
     from visualiser.config import Settings
 
-    service = create_app(Settings(), sources=[])
+    service = service_of(create_app(Settings(), sources=[]))
     service.start()
-    feature = service.app.extensions["visualiser.celery"]
+    feature = service.celery
     print(f"idle: RSS {rss_mb(os.getpid())[0]:.0f} MB", flush=True)
     step = events // steps
     n = 0
@@ -53,18 +50,32 @@ def direct(events: int, steps: int) -> None:
             batch = []
             for _ in range(500):
                 kind, fields = task_event(n)
-                body = json.dumps({"type": kind, "hostname": "bench@publisher", "timestamp": time.time(),
-                                   "clock": n, "pid": 1, "utcoffset": 0, **fields}).encode()
+                body = json.dumps(
+                    {
+                        "type": kind,
+                        "hostname": "bench@publisher",
+                        "timestamp": time.time(),
+                        "clock": n,
+                        "pid": 1,
+                        "utcoffset": 0,
+                        **fields,
+                    }
+                ).encode()
                 batch.extend(event for event, _ in events_of(body, "application/json", "utf-8", time.time()) if event)
                 n += 1
             service.hub.submit(lambda batch=batch: feature.ingest(batch))
         service.hub.drain(timeout=120)
         now, peak = rss_mb(os.getpid())
-        print(f"after {n:>9,} events ({step / (time.perf_counter() - started):,.0f}/s incl. encoding): "
-              f"RSS {now:.0f} MB (peak {peak:.0f} MB)", flush=True)
+        print(
+            f"after {n:>9,} events ({step / (time.perf_counter() - started):,.0f}/s incl. encoding): "
+            f"RSS {now:.0f} MB (peak {peak:.0f} MB)",
+            flush=True,
+        )
     stats = feature.state.stats_json()
-    print(f"tasks kept: {stats['tasks_kept']:,} (limit {stats['tasks_limit']:,}); "
-          f"task names: {len(stats['task_names'])}; events applied: {stats['events_applied']:,}")
+    print(
+        f"tasks kept: {stats['tasks_kept']:,} (limit {stats['tasks_limit']:,}); "
+        f"task names: {len(stats['task_names'])}; events applied: {stats['events_applied']:,}"
+    )
     service.stop()
 
 
@@ -80,8 +91,11 @@ def main() -> None:
     with Vhost() as vhost:
         service, url = start_service(vhost.url)
         try:
-            wait_until(lambda: requests.get(url + "/api/celery", timeout=2).json()["source"]["state"] == "ok",
-                       180, "the events consumer")
+            wait_until(
+                lambda: requests.get(url + "/api/celery", timeout=2).json()["source"]["state"] == "ok",
+                180,
+                "the events consumer",
+            )
             idle = rss_mb(service.pid)
             print(f"idle: RSS {idle[0]:.0f} MB", flush=True)
             step = args.events // args.steps
@@ -90,12 +104,17 @@ def main() -> None:
                 counted = wait_settled(lambda: counter_sum(url, "visualiser_celery_events_total"), 120, quiet=2.0)
                 now, peak = rss_mb(service.pid)
                 gaps = requests.get(url + "/api/celery", timeout=10).json()["gaps"]
-                print(f"after {n * step:>9,} events published ({step / seconds:,.0f}/s), {counted:>9,.0f} counted, "
-                      f"{gaps['expired'] + gaps['over_limit']:,} dropped by the broker (counted as gaps): "
-                      f"RSS {now:.0f} MB (peak {peak:.0f} MB)", flush=True)
+                print(
+                    f"after {n * step:>9,} events published ({step / seconds:,.0f}/s), {counted:>9,.0f} counted, "
+                    f"{gaps['expired'] + gaps['over_limit']:,} dropped by the broker (counted as gaps): "
+                    f"RSS {now:.0f} MB (peak {peak:.0f} MB)",
+                    flush=True,
+                )
             summary = requests.get(url + "/api/celery", timeout=10).json()
-            print(f"tasks kept: {summary['tasks_kept']:,} (limit {summary['tasks_limit']:,}); "
-                  f"task names: {len(summary['task_names'])}; gaps: {summary['gaps']}")
+            print(
+                f"tasks kept: {summary['tasks_kept']:,} (limit {summary['tasks_limit']:,}); "
+                f"task names: {len(summary['task_names'])}; gaps: {summary['gaps']}"
+            )
         finally:
             service.terminate()
             service.wait(30)

@@ -12,27 +12,25 @@ poll (the worst case), and measures the memory the depth history holds after 15 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import sys
 import time
 import tracemalloc
 from dataclasses import replace
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from visualiser.diagnostics.feature import Diagnostics  # noqa: E402
-from visualiser.diagnostics.history import HistoryStore  # noqa: E402
-from visualiser.hub import VhostView  # noqa: E402
-from visualiser.model.entities import Binding, Consumer, Exchange, Queue, VhostSnapshot  # noqa: E402
-from visualiser.model.topology import build_graph  # noqa: E402
+from visualiser.diagnostics.history import HistoryStore
+from visualiser.diagnostics.service import Diagnostics
+from visualiser.hub import VhostView
+from visualiser.model.entities import Binding, Consumer, Exchange, Queue, VhostSnapshot
+from visualiser.model.topology import build_graph
 
 
 def synthetic(queues: int) -> VhostSnapshot:
     exchanges = [Exchange(""), Exchange("dlx", "fanout"), Exchange("ae", "fanout")]
-    exchanges += [Exchange(f"ex{i}", "topic", arguments={"alternate-exchange": "ae"} if i % 10 == 0 else {})
-                  for i in range(queues // 10)]
+    exchanges += [
+        Exchange(f"ex{i}", "topic", arguments={"alternate-exchange": "ae"} if i % 10 == 0 else {})
+        for i in range(queues // 10)
+    ]
     made, bindings, consumers = [], [], []
     for i in range(queues):
         args = {}
@@ -52,8 +50,15 @@ def polls_of(base: VhostSnapshot, polls: int):
     """The same vhost, every queue's depth and delivery rate drawn afresh each poll."""
     rng = random.Random(1)
     for _ in range(polls):
-        yield tuple(replace(q, messages_ready=rng.randrange(0, 2000), messages_unacknowledged=rng.randrange(0, 11),
-                            rates={"deliver_get": rng.choice((0.0, 3.0))}) for q in base.queues)
+        yield tuple(
+            replace(
+                q,
+                messages_ready=rng.randrange(0, 2000),
+                messages_unacknowledged=rng.randrange(0, 11),
+                rates={"deliver_get": rng.choice((0.0, 3.0))},
+            )
+            for q in base.queues
+        )
 
 
 def time_rules(base: VhostSnapshot, polls: int) -> tuple[Diagnostics, list[float]]:
@@ -92,11 +97,15 @@ def main() -> None:
     base = synthetic(args.queues)
     engine, durations = time_rules(base, args.polls)
     print(f"queues={args.queues} polls={args.polls} findings(last poll)={len(engine.findings('/'))}")
-    print(f"observe per poll: median {statistics.median(durations) * 1000:.1f} ms, "
-          f"p95 {durations[int(len(durations) * 0.95)] * 1000:.1f} ms, max {durations[-1] * 1000:.1f} ms")
+    print(
+        f"observe per poll: median {statistics.median(durations) * 1000:.1f} ms, "
+        f"p95 {durations[int(len(durations) * 0.95)] * 1000:.1f} ms, max {durations[-1] * 1000:.1f} ms"
+    )
     points, held = history_memory(base, args.history_polls)
-    print(f"history after {args.history_polls} polls: {points} points ({points / args.queues:.0f} per queue), "
-          f"{held / 1e6:.1f} MB")
+    print(
+        f"history after {args.history_polls} polls: {points} points ({points / args.queues:.0f} per queue), "
+        f"{held / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -15,16 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from socketio import packet
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from visualiser.hub import Hub  # noqa: E402
-from visualiser.model.entities import (  # noqa: E402
+from visualiser.hub import Hub
+from visualiser.model.entities import (
     Binding,
     BrokerSnapshot,
     Connection,
@@ -46,21 +42,35 @@ def wire_bytes(event: str, data: Any) -> int:
 def broker(size: int) -> VhostSnapshot:
     exchanges = tuple(Exchange(f"events.{e:02d}", "topic") for e in range(max(1, size // 100)))
     queues = tuple(
-        Queue(f"service-{q:05d}.work", arguments={"x-dead-letter-exchange": "events.00"} if q % 7 == 0 else {},
-              messages_ready=q % 13, consumers=1 if q % 10 == 0 else 0,
-              rates={"publish": 1.0, "deliver_get": 1.0, "ack": 1.0} if q % 10 == 0 else {})
+        Queue(
+            f"service-{q:05d}.work",
+            arguments={"x-dead-letter-exchange": "events.00"} if q % 7 == 0 else {},
+            messages_ready=q % 13,
+            consumers=1 if q % 10 == 0 else 0,
+            rates={"publish": 1.0, "deliver_get": 1.0, "ack": 1.0} if q % 10 == 0 else {},
+        )
         for q in range(size)
     )
     bindings = tuple(
         Binding(exchanges[q % len(exchanges)].name, queue.name, "queue", f"orders.{q}.#")
         for q, queue in enumerate(queues)
     )
-    connections = tuple(Connection(f"10.0.0.{c}:5{c:04d} -> 10.0.1.1:5672", "app", f"10.0.0.{c}:5{c:04d}",
-                                   {"connection_name": f"worker-{c}"}) for c in range(max(1, size // 100)))
+    connections = tuple(
+        Connection(
+            f"10.0.0.{c}:5{c:04d} -> 10.0.1.1:5672", "app", f"10.0.0.{c}:5{c:04d}", {"connection_name": f"worker-{c}"}
+        )
+        for c in range(max(1, size // 100))
+    )
     consumers = tuple(
-        Consumer(queue.name, f"ctag-{q}", f"{connections[q % len(connections)].name} (1)",
-                 connections[q % len(connections)].name, prefetch_count=10)
-        for q, queue in enumerate(queues) if queue.consumers
+        Consumer(
+            queue.name,
+            f"ctag-{q}",
+            f"{connections[q % len(connections)].name} (1)",
+            connections[q % len(connections)].name,
+            prefetch_count=10,
+        )
+        for q, queue in enumerate(queues)
+        if queue.consumers
     )
     return VhostSnapshot(VHOST, exchanges, queues, bindings, consumers, connections)
 
@@ -83,7 +93,12 @@ def measure(size: int) -> dict[str, int]:
         middle = size // 2
         depth_only = with_changed_queue(base, middle, messages_ready=base.queues[middle].messages_ready + 1234)
         busy = with_changed_queue(
-            base, middle, messages_ready=98765, messages_unacknowledged=321, consumers=3, consumer_utilisation=0.87,
+            base,
+            middle,
+            messages_ready=98765,
+            messages_unacknowledged=321,
+            consumers=3,
+            consumer_utilisation=0.87,
             rates={"publish": 1234.5, "deliver_get": 1200.1, "ack": 1199.9, "redeliver": 0.4},
         )
         sizes = {"snapshot": snapshot_size}

@@ -18,18 +18,14 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import requests
 from kombu import Connection
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from visualiser.model.diff import diff_graphs  # noqa: E402
-from visualiser.model.topology import Graph, build_graph  # noqa: E402
-from visualiser.sources.management_api import (  # noqa: E402
+from visualiser.model.diff import diff_graphs
+from visualiser.model.topology import Graph, build_graph
+from visualiser.sources.management_api import (
     BINDING_COLUMNS,
     QUEUE_COLUMNS,
     ManagementClient,
@@ -64,8 +60,11 @@ def declare(base: str, session: requests.Session, amqp_url: str, user: str) -> f
     started = time.perf_counter()
     path = quote(VHOST, safe="")
     session.put(f"{base}/api/vhosts/{path}", timeout=30).raise_for_status()
-    session.put(f"{base}/api/permissions/{path}/{quote(user, safe='')}", timeout=30,
-                json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    session.put(
+        f"{base}/api/permissions/{path}/{quote(user, safe='')}",
+        timeout=30,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
     with Connection(amqp_url.rstrip("/") + "/" + path) as connection:
         channel = connection.channel()
         for e in range(EXCHANGES):
@@ -128,8 +127,10 @@ def main() -> int:
     _, user, _ = split_credentials(args.management_url)
     try:
         if vhost_counts(base, session) != (QUEUES, QUEUES + EXTRA_BINDINGS):
-            print(f"declaring {QUEUES} queues, {EXCHANGES} exchanges, {QUEUES + EXTRA_BINDINGS} bindings "
-                  f"in vhost {VHOST!r} over AMQP ...")
+            print(
+                f"declaring {QUEUES} queues, {EXCHANGES} exchanges, {QUEUES + EXTRA_BINDINGS} bindings "
+                f"in vhost {VHOST!r} over AMQP ..."
+            )
             print(f"  declared in {declare(base, session, args.amqp_url, user):.1f} s")
             # The management plugin is still taking in 5,000 queues' creation and first stats
             # events for a while: measured straight away, listings are several times slower.
@@ -156,8 +157,10 @@ def run(base: str, session: requests.Session, args: argparse.Namespace) -> None:
     finally:
         client.close()
     edges = sum(1 for e in graphs[VHOST].edges.values() if e["kind"] == "binding")
-    print(f"broker: {queue_count} queues and {edges} bindings in {VHOST!r} ({len(graphs)} vhosts in all); "
-          f"{len(rows)} cycles after one warm-up, page_size={client.page_size}")
+    print(
+        f"broker: {queue_count} queues and {edges} bindings in {VHOST!r} ({len(graphs)} vhosts in all); "
+        f"{len(rows)} cycles after one warm-up, page_size={client.page_size}"
+    )
     print("poll cycle (fetch_broker + build_graph + diff):")
     for part in ("total", "fetch", "build", "diff"):
         values = [row[part] for row in rows]
@@ -182,9 +185,11 @@ def compare_listings(management_url: str, reps: int) -> None:
         "columns, pages in parallel (what the poller does)": lambda: client.get_paginated("/api/queues", QUEUE_COLUMNS),
         "columns, no paging": lambda: client.get_list("/api/queues", QUEUE_COLUMNS),
         "disable_stats + enable_queue_totals, pages in parallel": lambda: client.get_paginated(
-            "/api/queues", QUEUE_COLUMNS, {"disable_stats": "true", "enable_queue_totals": "true"}),
+            "/api/queues", QUEUE_COLUMNS, {"disable_stats": "true", "enable_queue_totals": "true"}
+        ),
         "GET /api/bindings (columns, one call: it cannot page)": lambda: client.get_list(
-            "/api/bindings", BINDING_COLUMNS),
+            "/api/bindings", BINDING_COLUMNS
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     try:

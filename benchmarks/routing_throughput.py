@@ -9,15 +9,11 @@ with the full explanation (every evaluated binding) the API returns, and without
 from __future__ import annotations
 
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot  # noqa: E402
-from visualiser.routing import route  # noqa: E402
-from visualiser.sources.demo import demo_topology  # noqa: E402
+from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot
+from visualiser.routing import route
+from visualiser.sources.demo import demo_topology
 
 
 def large_topology(exchanges: int = 500, queues: int = 5000, seed: int = 3) -> VhostSnapshot:
@@ -26,22 +22,27 @@ def large_topology(exchanges: int = 500, queues: int = 5000, seed: int = 3) -> V
     words = ("order", "user", "alert", "eu", "us", "created", "paid", "*", "#")
     xs = [Exchange(f"x{i}", "topic") for i in range(exchanges)]
     qs = [Queue(f"q{i}") for i in range(queues)]
-    bindings = [Binding(f"x{i % exchanges}", f"q{i}", "queue", ".".join(rng.choice(words) for _ in range(3)))
-                for i in range(queues)]
+    bindings = [
+        Binding(f"x{i % exchanges}", f"q{i}", "queue", ".".join(rng.choice(words) for _ in range(3)))
+        for i in range(queues)
+    ]
     bindings += [Binding(f"x{i}", f"x{i + 1}", "exchange", "#") for i in range(exchanges - 1)]
     return VhostSnapshot("/", tuple(xs), tuple(qs), tuple(bindings))
 
 
-def measure(label: str, snapshot: VhostSnapshot, exchange: str, key: str, headers: dict | None = None,
-            explain: bool = True) -> None:
+def measure(
+    label: str, snapshot: VhostSnapshot, exchange: str, key: str, headers: dict | None = None, explain: bool = True
+) -> None:
     route(snapshot, exchange, key, headers)  # builds the per-snapshot index once
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < 1.0:
         result = route(snapshot, exchange, key, headers, explain=explain)
         count += 1
     elapsed = time.perf_counter() - started
-    print(f"{label:<58} {count / elapsed:>10,.0f} routes/s  ({len(result.queues)} queues, "
-          f"{len(result.bindings)} bindings evaluated)")
+    print(
+        f"{label:<58} {count / elapsed:>10,.0f} routes/s  ({len(result.queues)} queues, "
+        f"{len(result.bindings)} bindings evaluated)"
+    )
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Socket.IO fan-out under load: N concurrent clients on a large topology receiving patches.
 
-The server is the real app (hub, Flask-SocketIO in threading mode, Werkzeug) fed by a
+The server is the real app (hub, Flask-SocketIO in threading mode, the production server) fed by a
 synthetic source that posts a management-API-shaped broker every poll interval through the
 poller's own snapshot builder, with a slice of queue depths changed each time so that every
 poll yields a patch. Clients run in separate processes (python-socketio over websocket)
@@ -12,7 +12,7 @@ post-to-emit time, fan-out latency (patch emitted -> client received, p50/p99/ma
 wall-clock time shared by the processes), patches lost or out of order, and the server's
 RSS over the soak (start after warm-up, end, max).
 
-    .venv/bin/python benchmarks/socket_load.py --clients 100 --queues 2000 --duration 600
+    .venv/bin/python -m benchmarks.socket_load --clients 100 --queues 2000 --duration 600
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
-import random
 import socket
 import sys
 import threading
@@ -30,106 +29,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.synthetic import VHOST, InOrderClient, SyntheticBroker, SyntheticSource, rss_mb
+from visualiser import create_app, service_of
+from visualiser.config import Settings
+from visualiser.model.diff import apply_patch
+from visualiser.model.topology import Graph
 
-import engineio  # noqa: E402
-import socketio  # noqa: E402
-
-from visualiser import create_app  # noqa: E402
-from visualiser.config import Settings  # noqa: E402
-from visualiser.hub import Hub  # noqa: E402
-from visualiser.model.diff import apply_patch  # noqa: E402
-from visualiser.model.topology import Graph  # noqa: E402
-from visualiser.sources.management_api import build_broker_snapshot  # noqa: E402
-from visualiser.sources.status import SourceStatus  # noqa: E402
-
-VHOST = "load"
-
-
-# ---- the synthetic broker -----------------------------------------------------------------------
-
-
-class SyntheticBroker:
-    """Management-API-shaped listings for one vhost: E exchanges fanning out to Q queues."""
-
-    def __init__(self, queues: int, exchanges: int, consumed: bool = True, stalled: bool = False, seed: int = 1):
-        self.rng = random.Random(seed)
-        self.exchanges = [{"name": f"ex-{i}", "vhost": VHOST, "type": "topic", "durable": True,
-                           "auto_delete": False, "internal": False, "arguments": {}} for i in range(exchanges)]
-        self.queues = [{"name": f"queue-{i:05d}", "vhost": VHOST, "type": "classic", "durable": True,
-                        "auto_delete": False, "exclusive": False, "arguments": {}, "policy": None,
-                        "messages_ready": 0, "messages_unacknowledged": 0, "consumers": 1 if consumed else 0,
-                        "state": "running",
-                        # Healthy consumers deliver: without a rate every waiting queue is a finding.
-                        "message_stats": {"deliver_get_details": {"rate": 0.0 if stalled or not consumed else 5.0}}}
-                       for i in range(queues)]
-        self.bindings = [{"source": f"ex-{i % exchanges}", "vhost": VHOST, "destination": q["name"],
-                          "destination_type": "queue", "routing_key": f"route.{i}.#", "arguments": {}}
-                         for i, q in enumerate(self.queues)]
-        # One consumer per queue over 20 connections, as a healthy system has. Without them
-        # every queue is a "no consumers" finding, and findings, not patches, dominate.
-        connections = [f"10.0.0.{i}:5672 -> 10.0.1.1:{40000 + i}" for i in range(20)]
-        self.connections = [{"name": name, "vhost": VHOST, "user": "app", "peer_host": "10.0.0.1", "peer_port": 1,
-                             "client_properties": {}} for name in connections] if consumed else []
-        self.consumers = [{"consumer_tag": f"ctag-{i}", "queue": {"name": q["name"], "vhost": VHOST},
-                           "channel_details": {"name": f"{connections[i % 20]} (1)",
-                                               "connection_name": connections[i % 20]},
-                           "prefetch_count": 10, "ack_required": True, "active": True, "exclusive": False}
-                          for i, q in enumerate(self.queues)] if consumed else []
-
-    def tick(self, changes: int, volatile: bool = False) -> dict[str, Any]:
-        for queue in self.rng.sample(self.queues, changes):
-            if volatile:  # depths jump anywhere: many queues look like growing backlogs
-                queue["messages_ready"] = self.rng.randrange(0, 10_000)
-            else:  # a busy but healthy system: depths wobble around a few messages
-                queue["messages_ready"] = max(0, queue["messages_ready"] + self.rng.choice((-2, -1, 1, 2)))
-        return {"overview": {"rabbitmq_version": "synthetic"}, "vhosts": [{"name": VHOST}],
-                "exchanges": [dict(e) for e in self.exchanges], "queues": [dict(q) for q in self.queues],
-                "bindings": self.bindings, "consumers": self.consumers, "connections": self.connections,
-                "policies": []}
-
-
-class SyntheticSource:
-    """Posts a fresh snapshot every interval on a fixed schedule, like the poller."""
-
-    name = "synthetic"
-
-    def __init__(self, hub: Hub, broker: SyntheticBroker, interval: float, changes: int, volatile: bool = False):
-        self.hub, self.broker, self.interval, self.changes = hub, broker, interval, changes
-        self.volatile = volatile
-        self.posted_at = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="synthetic-source", daemon=True)
-
-    def start(self) -> None:
-        self.post()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def post(self) -> None:
-        snapshot = build_broker_snapshot(self.broker.tick(self.changes, self.volatile))
-        self.posted_at = time.time()
-        self.hub.publish_broker(self.name, snapshot)
-        self.hub.publish_status(SourceStatus(self.name, "ok", "synthetic broker", self.posted_at))
-
-    def _run(self) -> None:
-        due = time.monotonic() + self.interval
-        while not self._stop.wait(max(0.0, due - time.monotonic())):
-            self.post()
-            due += self.interval
-
-
-# ---- the server side ------------------------------------------------------------------------------
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+RECORDINGS: list[Any] = []  # the server's recording (--record), for its figures at the end
 
 
 def free_port() -> int:
@@ -141,9 +47,15 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[tuple[float, float]], Counter[str]]:
     """The real app on a free port. Returns the port, the source, and the (posted, emitted)
     wall-clock times of each patch, which the emitter instrumentation records."""
-    service = create_app(Settings(log_level="ERROR"), sources=[])
-    source = SyntheticSource(service.hub, SyntheticBroker(args.queues, args.exchanges, not args.unconsumed, args.stalled), args.interval, args.changes,
-                             args.volatile)
+    service = service_of(create_app(Settings(log_level="ERROR", record=args.record), sources=[]))
+    RECORDINGS.append(service.recording)
+    source = SyntheticSource(
+        service.hub,
+        SyntheticBroker(args.queues, args.exchanges, not args.unconsumed, args.stalled),
+        args.interval,
+        args.changes,
+        args.volatile,
+    )
     service.sources.append(source)
     emitted: list[tuple[float, float]] = []
     traffic: Counter[str] = Counter()  # bytes per event name, as sent to one client
@@ -156,34 +68,19 @@ def start_server(args: argparse.Namespace) -> tuple[int, SyntheticSource, list[t
             data = {**data, "bench_sent": now}  # benchmark-only: lets clients measure fan-out
         service.socketio.emit(event, data, to=to)
 
-    service.hub.set_emitter(emit)
+    service.hub.set_emitter(service.recording.tap(emit))  # --record: recorded as create_app's emitter is
     port = free_port()
     service.start()
-    threading.Thread(target=service.socketio.run, args=(service.app,), daemon=True,
-                     kwargs={"host": "127.0.0.1", "port": port, "allow_unsafe_werkzeug": True,
-                             "log_output": False}).start()
+    threading.Thread(
+        target=service.socketio.run,
+        args=(service.app,),
+        daemon=True,
+        kwargs={"host": "127.0.0.1", "port": port, "allow_unsafe_werkzeug": True, "log_output": False},
+    ).start()
     return port, source, emitted, traffic
 
 
 # ---- the clients (separate processes) ----------------------------------------------------------------
-
-
-class _InOrderEngineIO(engineio.Client):
-    """Runs message handlers on the reading thread, in arrival order, as a browser does.
-
-    python-engineio hands each message to a new thread, so a client built on it can see a
-    patch before the snapshot that preceded it on the wire; a page never does.
-    """
-
-    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-        if event == "message":
-            kwargs["run_async"] = False
-        return super()._trigger_event(event, *args, **kwargs)
-
-
-class InOrderClient(socketio.Client):
-    def _engineio_client_class(self) -> type[engineio.Client]:
-        return _InOrderEngineIO
 
 
 class Client:
@@ -237,8 +134,14 @@ def client_process(url: str, count: int, duration: float, results: Any, ready: A
     ready.put(count)
     time.sleep(duration)
     final = [(c.version, len(c.graph.nodes) if c.graph else 0) for c in clients]
-    results.put({"latencies": [x for c in clients for x in c.latencies], "gaps": [g for c in clients for g in c.gaps],
-                 "patches": sum(c.patches for c in clients), "final": final})
+    results.put(
+        {
+            "latencies": [x for c in clients for x in c.latencies],
+            "gaps": [g for c in clients for g in c.gaps],
+            "patches": sum(c.patches for c in clients),
+            "final": final,
+        }
+    )
     for client in clients:
         client.sio.disconnect()
 
@@ -252,8 +155,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def summarise(label: str, values: list[float], unit: float = 1000.0, suffix: str = "ms") -> str:
-    return (f"{label}: n={len(values)} p50={percentile(values, 50) * unit:.1f}{suffix} "
-            f"p99={percentile(values, 99) * unit:.1f}{suffix} max={max(values, default=float('nan')) * unit:.1f}{suffix}")
+    return (
+        f"{label}: n={len(values)} p50={percentile(values, 50) * unit:.1f}{suffix} "
+        f"p99={percentile(values, 99) * unit:.1f}{suffix} max={max(values, default=float('nan')) * unit:.1f}{suffix}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stalled", action="store_true", help="consumers deliver nothing: findings churn")
     parser.add_argument("--unconsumed", action="store_true", help="no consumers: every queue is a finding")
     parser.add_argument("--processes", type=int, default=4, help="client processes")
+    parser.add_argument("--record", metavar="FILE", help="record to this file, as app.py does by default")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -277,10 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(1.0)
     ctx = mp.get_context("spawn")
     results, ready = ctx.Queue(), ctx.Queue()
-    shares = [args.clients // args.processes + (1 if i < args.clients % args.processes else 0)
-              for i in range(args.processes)]
-    procs = [ctx.Process(target=client_process, args=(url, n, args.duration, results, ready), daemon=True)
-             for n in shares if n]
+    shares = [
+        args.clients // args.processes + (1 if i < args.clients % args.processes else 0) for i in range(args.processes)
+    ]
+    procs = [
+        ctx.Process(target=client_process, args=(url, n, args.duration, results, ready), daemon=True)
+        for n in shares
+        if n
+    ]
     for proc in procs:
         proc.start()
     joined = sum(ready.get(timeout=300) for _ in procs)
@@ -307,21 +217,33 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [lat for r in outcome for sent, lat in r["latencies"] if sent >= soak_wall]
     finals = [f for r in outcome for f in r["final"]]
     server_version = max((v for v, _ in finals if v is not None), default=None)
-    print(f"clients={joined} queues={args.queues} (consumed: {not args.unconsumed}, stalled: {args.stalled}, volatile: {args.volatile}) exchanges={args.exchanges} "
-          f"changes/poll={args.changes} "
-          f"interval={args.interval}s duration={args.duration:.0f}s")
+    print(
+        f"clients={joined} queues={args.queues} (consumed: {not args.unconsumed}, stalled: {args.stalled}, volatile: {args.volatile}) exchanges={args.exchanges} "
+        f"changes/poll={args.changes} "
+        f"interval={args.interval}s duration={args.duration:.0f}s"
+    )
     print(summarise("poll cadence (interval between patches)", intervals, 1, "s"))
     print(summarise("hub post->emit", processing))
     print(summarise("fan-out latency (emit->client)", latencies))
-    print(f"patches emitted in the soak={len(soak)}; applied by clients in all={sum(r['patches'] for r in outcome)}; "
-          f"gaps (resyncs) while joining={sum(1 for r in outcome for g in r['gaps'] if g < soak_wall)}, "
-          f"in the soak={sum(1 for r in outcome for g in r['gaps'] if g >= soak_wall)}")
+    print(
+        f"patches emitted in the soak={len(soak)}; applied by clients in all={sum(r['patches'] for r in outcome)}; "
+        f"gaps (resyncs) while joining={sum(1 for r in outcome for g in r['gaps'] if g < soak_wall)}, "
+        f"in the soak={sum(1 for r in outcome for g in r['gaps'] if g >= soak_wall)}"
+    )
     in_step = sum(1 for v, _ in finals if v is not None and server_version is not None and v >= server_version - 1)
     print(f"clients at the latest version (or one behind) at the end: {in_step}/{len(finals)}")
     per_second = ", ".join(f"{k} {v / args.duration / 1024:.1f} KiB/s" for k, v in soak_traffic.most_common() if v)
     print(f"hub broadcasts (per subscribed client): {per_second}")
-    print(f"server RSS MB: start={rss_start:.1f} end={samples[-1]:.1f} max={max(samples):.1f} "
-          f"(samples every 5 s: {len(samples)})")
+    print(
+        f"server RSS MB: start={rss_start:.1f} end={samples[-1]:.1f} max={max(samples):.1f} "
+        f"(samples every 5 s: {len(samples)})"
+    )
+    recorder = RECORDINGS[0].recorder if RECORDINGS else None
+    if recorder is not None:
+        recorder.sync()
+        info = recorder.info()
+        size = sum(f.stat().st_size for f in (Path(args.record), Path(args.record + "-wal")) if f.exists())
+        print(f"recording: {info['state']}, items dropped={info['dropped']}, file and WAL bytes={size}")
     return 0
 
 

@@ -26,9 +26,10 @@ def main() -> None:
         page.on("console", lambda m: print("console:", m.type, m.text))
         page.on("pageerror", lambda e: print("pageerror:", e))
         page.goto(args.url)
+        page.evaluate("async () => { window.__app = await (await import('/static/js/main.js')).ready; }")
         time.sleep(args.wait)
         if args.click:
-            page.evaluate("(id) => { const a = window.visualiser; a.bus.emit('select', a.graph.element(id)); }", args.click)
+            page.evaluate("(id) => { const a = window.__app; a.bus.emit('select', a.graph.element(id)); }", args.click)
             time.sleep(0.5)
         page.screenshot(path=args.out)
         browser.close()

@@ -9,6 +9,13 @@ output of the app for that secret. A test switches faults on and off while the a
 - ``html``: answer 200 with an HTML page (a captive portal, a misrouted proxy)
 - ``refused``: stop listening, so connections are refused; ``clear()`` listens again
 
+and answers a hostile broker (or something posing as one) could give:
+
+- ``page-bomb``: every paginated listing says it has 100,000,000 pages, with no items
+- ``trickle``: the headers at once, then the body a byte at a time (``trickle_every`` seconds
+  apart, less than the app's read timeout, so that no single read ever times out), for ever
+- ``huge``: a 200 whose body is larger than any broker's (``huge_bytes``), streamed
+
 Every request method the app used is recorded, to show that it only ever reads.
 """
 
@@ -24,12 +31,24 @@ from typing import Any
 
 import requests
 
-FAULTS = ("slow", "500", "401", "html", "refused")
+FAULTS = ("slow", "500", "401", "html", "refused", "page-bomb", "trickle", "huge")
+PAGE_BOMB = b'{"items":[],"page":1,"page_count":100000000,"page_size":500,"total_count":0,"filtered_count":0}'
+CHUNK = 1024 * 1024
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, upstream_auth: tuple[str, str], app_auth: tuple[str, str], delay: float = 3.0):
+    def __init__(
+        self,
+        upstream: str,
+        upstream_auth: tuple[str, str],
+        app_auth: tuple[str, str],
+        delay: float = 3.0,
+        huge_bytes: int = 80 * CHUNK,
+        trickle_every: float = 0.3,
+    ):
         self.upstream, self.upstream_auth, self.delay = upstream.rstrip("/"), upstream_auth, delay
+        self.huge_bytes, self.trickle_every = huge_bytes, trickle_every
+        self.bytes_sent = 0  # of hostile bodies (trickle, huge)
         self.expected_header = "Basic " + base64.b64encode(":".join(app_auth).encode()).decode()
         self.fault: str | None = None
         self.methods: set[str] = set()
@@ -126,15 +145,49 @@ class FaultProxy:
             return self._reply(handler, 401, b'{"error":"not_authorised","reason":"Login failed"}')
         elif fault == "html":
             return self._reply(handler, 200, b"<html><body>Please sign in to the proxy</body></html>", "text/html")
+        elif fault == "page-bomb" and "page=" in handler.path:
+            return self._reply(handler, 200, PAGE_BOMB)
+        elif fault == "trickle":
+            return self._trickle(handler)
+        elif fault == "huge":
+            return self._huge(handler)
         self._forward(handler)
+
+    def _trickle(self, handler: BaseHTTPRequestHandler) -> None:
+        """A body that never ends, a byte at a time: each read succeeds, the answer never completes."""
+        with contextlib.suppress(OSError):
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", "1000000")
+            handler.end_headers()
+            handler.wfile.write(b"[")
+            while self.fault == "trickle":
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                with self._lock:
+                    self.bytes_sent += 1
+                time.sleep(self.trickle_every)
+
+    def _huge(self, handler: BaseHTTPRequestHandler) -> None:
+        with contextlib.suppress(OSError):
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(self.huge_bytes))
+            handler.end_headers()
+            chunk = b" " * CHUNK
+            for _ in range(self.huge_bytes // CHUNK):
+                handler.wfile.write(chunk)
+                with self._lock:
+                    self.bytes_sent += CHUNK
 
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         try:
             upstream = requests.get(self.upstream + handler.path, auth=self.upstream_auth, timeout=30)
         except requests.RequestException:
             return self._reply(handler, 502, b'{"error":"upstream unreachable"}')
-        self._reply(handler, upstream.status_code, upstream.content,
-                    upstream.headers.get("Content-Type", "application/json"))
+        self._reply(
+            handler, upstream.status_code, upstream.content, upstream.headers.get("Content-Type", "application/json")
+        )
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str = "application/json") -> None:

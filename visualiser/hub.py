@@ -15,14 +15,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from .contract.frames import BrokerInfo, Patch, Snapshot, StatusFrame
 from .metrics import Metrics
-from .model.diff import diff_graphs, is_empty
+from .model.diff import GraphDiff, diff_graphs, is_empty
 from .model.entities import BrokerSnapshot, VhostSnapshot
 from .model.topology import Graph, build_graph
+from .routing.changes import changes_routing
 from .sources.status import SourceStatus
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 GraphDecorator = Callable[[str, VhostSnapshot, Graph], None]
 # Told after each topology change, on the hub thread.
 TopologyListener = Callable[["VhostView"], None]
+T = TypeVar("T")
 
 
 class Emitter(Protocol):
@@ -62,6 +65,7 @@ class Hub:
         self._version = 0
         self._decorators: list[GraphDecorator] = []
         self._listeners: list[TopologyListener] = []
+        self._prebuilt: set[str] = set()  # vhosts whose graph was given whole (a replay): never rebuilt
         self._tickers: list[tuple[float, Callable[[], None], list[float]]] = []
         self._tick = tick
         self._thread = threading.Thread(target=self._run, name="hub", daemon=True)
@@ -70,6 +74,11 @@ class Hub:
     # ---- wiring (before start) -------------------------------------------------------
     def set_emitter(self, emit: Emitter) -> None:
         self._emit = emit
+
+    def set_topology_source(self, name: str) -> None:
+        """Name the source the graph comes from before it first reports (otherwise learned
+        from the first snapshot posted)."""
+        self._topology_source = name
 
     def add_decorator(self, decorator: GraphDecorator) -> None:
         self._decorators.append(decorator)
@@ -110,16 +119,41 @@ class Hub:
     def publish_status(self, status: SourceStatus) -> None:
         self.submit(lambda: self._apply_status(status))
 
+    def publish_graphs(
+        self, source: str, graphs: Mapping[str, tuple[VhostSnapshot, Graph]], broker: Mapping[str, Any]
+    ) -> None:
+        """Graphs built elsewhere (a recording replayed), shown as they are: no decorator runs
+        on them and refresh() leaves them alone. The entities serve routing questions."""
+        self.submit(lambda: self._apply_graphs(source, graphs, broker))
+
     def record_poll_duration(self, source: str, seconds: float) -> None:
         self.metrics.observe("visualiser_poll_duration_seconds", seconds, source=source)
 
     def refresh(self) -> None:
         """Rebuild every vhost's graph (a decorator's input changed). Hub thread only."""
         for view in list(self._views.values()):
-            self._apply_vhost(view.source, view.entities)
+            if view.vhost not in self._prebuilt:
+                self._apply_vhost(view.source, view.entities)
 
     def emit(self, event: str, data: Any, to: str | None = None) -> None:
         self._emit(event, data, to=to)
+
+    def call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
+        """Run fn on the hub thread and return its result: how other threads read state the
+        hub owns (Celery's tasks and workers) without a lock. TimeoutError when it is busy."""
+        done = threading.Event()
+        box: list[T] = []
+
+        def job() -> None:
+            try:
+                box.append(fn())
+            finally:
+                done.set()
+
+        self.submit(job)
+        if not done.wait(timeout) or not box:
+            raise TimeoutError("hub busy")
+        return box[0]
 
     # ---- reading (any thread) -------------------------------------------------------------
     def vhosts(self) -> list[str]:
@@ -131,24 +165,32 @@ class Hub:
     def statuses(self) -> dict[str, SourceStatus]:
         return dict(self._statuses)
 
-    def broker_info(self) -> dict[str, Any]:
-        return dict(self._broker)
+    def broker_info(self) -> BrokerInfo:
+        info: BrokerInfo = dict(self._broker)  # type: ignore[assignment]  # checked against the contract in tests
+        return info
+
+    @property
+    def topology_source(self) -> str | None:
+        """The name of the source the graph comes from (its status is the graph's status)."""
+        return self._topology_source
 
     def topology_status(self) -> dict[str, Any] | None:
         status = self._statuses.get(self._topology_source or "")
         return status.to_json() if status else None
 
-    def snapshot_message(self, vhost: str) -> dict[str, Any] | None:
+    def snapshot_message(self, vhost: str) -> Snapshot | None:
         view = self._views.get(vhost)
         if view is None:
             return None
-        return {
-            "vhost": vhost,
-            "version": view.version,
-            **view.graph.as_lists(),
-            "status": self.topology_status(),
-            "broker": self.broker_info(),
-        }
+        lists = view.graph.as_lists()
+        return Snapshot(
+            vhost=vhost,
+            version=view.version,
+            nodes=lists["nodes"],
+            edges=lists["edges"],
+            status=self.topology_status(),  # type: ignore[typeddict-item]
+            broker=self.broker_info(),
+        )
 
     # ---- the hub thread ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -179,13 +221,24 @@ class Hub:
         except Exception:  # noqa: BLE001 - one bad job must not stop the owner of the model
             log.exception("hub job failed")
 
+    def continue_versions_after(self, version: int) -> None:
+        """Number the next versions after ``version``. A process that takes over the sources from
+        another (docs/deployment.md) continues that one's versions, so that no page holding an old
+        version mistakes a new patch for one it already has. Hub thread, or before start."""
+        self._version = max(self._version, version)
+
     def _next_version(self) -> int:
         self._version += 1
         return self._version
 
     def _apply_status(self, status: SourceStatus) -> None:
         self._statuses[status.source] = status
-        self.emit("status", {"source": status.source, "status": status.to_json()})
+        frame = StatusFrame(
+            source=status.source,
+            status=status.to_json(),  # type: ignore[typeddict-item]
+            topology=status.source == self._topology_source,
+        )
+        self.emit("status", frame)
 
     def _apply_broker(self, source: str, snapshot: BrokerSnapshot) -> None:
         self._topology_source = source
@@ -199,10 +252,25 @@ class Hub:
         if set(self._views) != before:
             self.emit("vhosts", [{"name": name} for name in self.vhosts()])
 
+    def _apply_graphs(
+        self, source: str, graphs: Mapping[str, tuple[VhostSnapshot, Graph]], broker: Mapping[str, Any]
+    ) -> None:
+        self._topology_source = source
+        self._broker = dict(broker)
+        before = set(self._views)
+        for vhost, (entities, graph) in graphs.items():
+            self._prebuilt.add(vhost)
+            self._apply_graph(source, entities, graph)
+        if set(self._views) != before:
+            self.emit("vhosts", [{"name": name} for name in self.vhosts()])
+
     def _apply_vhost(self, source: str, entities: VhostSnapshot) -> None:
         graph = build_graph(entities)
         for decorate in self._decorators:
             decorate(entities.vhost, entities, graph)
+        self._apply_graph(source, entities, graph)
+
+    def _apply_graph(self, source: str, entities: VhostSnapshot, graph: Graph) -> None:
         old = self._views.get(entities.vhost)
         if old is None:
             view = VhostView(entities.vhost, self._next_version(), graph, entities, source)
@@ -216,11 +284,19 @@ class Hub:
             else:
                 view = VhostView(entities.vhost, self._next_version(), graph, entities, source)
                 self._views[entities.vhost] = view
-                self._emit_patch(old.version, view, patch)
+                self._emit_patch(old, view, patch)
         for listener in self._listeners:
             listener(view)
 
-    def _emit_patch(self, from_version: int, view: VhostView, patch: dict[str, Any]) -> None:
-        message = {"vhost": view.vhost, "from": from_version, "to": view.version, **patch}
+    def _emit_patch(self, old: VhostView, view: VhostView, patch: GraphDiff) -> None:
+        message: Patch = {
+            "vhost": view.vhost,
+            "from": old.version,
+            "to": view.version,
+            "add": patch["add"],
+            "remove": patch["remove"],
+            "change": patch["change"],
+            "routing": changes_routing(old.graph, patch),
+        }
         self.metrics.observe_patch(message)
         self.emit("patch", message, to=room_for(view.vhost))

@@ -9,6 +9,7 @@ import json
 import math
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 _HELP = {
@@ -17,6 +18,13 @@ _HELP = {
     "visualiser_poll_duration_seconds": ("summary", "Duration of one management API poll cycle."),
     "visualiser_patch_bytes": ("summary", "Size in bytes of topology patches sent to browsers."),
     "visualiser_socket_clients": ("gauge", "Connected Socket.IO clients."),
+    "visualiser_trace_messages_total": ("counter", "Firehose trace messages read, by kind (publish, deliver)."),
+    "visualiser_trace_dropped_total": ("counter", "Trace messages the broker dropped from the bounded trace queue."),
+    "visualiser_trace_disagreements_total": ("counter", "Traced publishes routed otherwise than simulated."),
+    "visualiser_recording_items_total": ("counter", "Frames and views written to the recording."),
+    "visualiser_recording_dropped_total": ("counter", "Frames the hub could not queue for the recording (queue full)."),
+    "visualiser_recording_batch_seconds": ("summary", "Time to write one batch of the recording (one transaction)."),
+    "visualiser_recording_bytes": ("gauge", "Bytes the recording file uses (after its last retention pass)."),
 }
 
 LabelKey = tuple[tuple[str, str], ...]
@@ -59,7 +67,7 @@ class Metrics:
             count, total, peak = self._summaries[name].get(key, [0, 0.0, -math.inf])
             self._summaries[name][key] = [count + 1, total + value, max(peak, value)]
 
-    def observe_patch(self, message: dict[str, Any]) -> None:
+    def observe_patch(self, message: Mapping[str, Any]) -> None:
         size = len(json.dumps(message, separators=(",", ":"), default=str))
         self.observe("visualiser_patch_bytes", size)
 

@@ -1,52 +1,66 @@
-// A layered, left-to-right layout that stays put: exchanges (by depth of exchange-to-
-// exchange bindings), then queues, then consumers grouped by connection. A full layout
-// orders each column by the barycentre of its neighbours to keep edges short; after that,
-// new nodes are slotted in near their neighbours and nothing that exists moves.
+// A layered, left-to-right layout that stays put, on plain data (no Cytoscape here).
+//
+// Layers: exchanges (by depth of exchange-to-exchange bindings), then queues, then what
+// consumes them (consumers grouped by connection, Celery workers). Each layer is ordered to
+// keep edges short (barycentre sweeps), a layer taller than the canvas allows is wrapped into
+// sub-columns when that lets the graph fill the canvas better, and each node sits level with
+// its neighbours as far as the spacing allows. After a full layout, new nodes are slotted in
+// near their neighbours (findSlot) and nothing that exists moves.
 
-const COLUMN_GAP = 140;
-const WIDTH = { exchange: 60, queue: 210, consumer: 170, worker: 190 };
-const ROW = { exchange: 92, queue: 60, consumer: 34, worker: 70 };
-const GROUP_GAP = 40; // between connections, room for the compound's label
+/** Model sizes of the shapes the graph draws (graph-style.js styles them with the same numbers). */
+export const FONT = { node: 13, edge: 13 };
+export const LINE = 1.2; // line height, in font sizes
+const LABEL_LINES = (lines) => Math.ceil(lines * FONT.node * LINE);
+export const SIZE = {
+  exchange: { h: LABEL_LINES(2) + 8, minW: 96, maxW: 220, pad: 34 },
+  queue: { w: 250, pad: 10 },
+  consumer: { w: 170, h: LABEL_LINES(1) + 8 },
+  worker: { w: 230, h: LABEL_LINES(3) + 10 },
+  connection: { pad: 7, label: LABEL_LINES(1) + 4 },
+};
 
-const kindOf = (n) => n.data('kind');
+/** A queue box's height: room for its label's lines (2, or 3 for a replicated queue). */
+export const queueHeight = (lines) => LABEL_LINES(lines) + SIZE.queue.pad;
 
-/** Column index per node id (compound connection nodes get none: their children place them). */
-export function columns(cy, nodes) {
-  const col = new Map();
-  const exchanges = nodes.filter((n) => kindOf(n) === 'exchange');
+export const GAP = { row: 9, member: 5, sub: 40, toConsumers: 64, toLabelled: 140, toExchange: 120 };
+const MAX_DEPTH = 6;
+const WRAP_PENALTY = 0.97; // each extra sub-column must win by more than this to be worth its crossings
+
+/** A rough label width for layouts (the page passes a real measure when it has one). */
+export function approxWidth(text, font = FONT.node) {
+  return Math.max(0, ...String(text ?? '').split('\n').map((line) => Array.from(line).length * font * 0.6));
+}
+
+// ---- layers -------------------------------------------------------------------------------------
+
+/** Depth of each exchange: 0 unless an exchange binds (or is the alternate of) another exchange. */
+export function exchangeDepths(exchangeIds, edges) {
+  const isExchange = new Set(exchangeIds);
+  const sources = new Map();
+  for (const e of edges) {
+    if ((e.kind === 'binding' || e.kind === 'alternate') && isExchange.has(e.source) && isExchange.has(e.target) && e.source !== e.target) {
+      if (!sources.has(e.target)) sources.set(e.target, []);
+      sources.get(e.target).push(e.source);
+    }
+  }
   const depth = new Map();
   const visiting = new Set();
-  const depthOf = (n) => {
-    const id = n.id();
+  const depthOf = (id) => {
     if (depth.has(id)) return depth.get(id);
     if (visiting.has(id)) return 0; // a cycle: cut it here
     visiting.add(id);
     let d = 0;
-    n.incomers('edge').forEach((e) => {
-      const kind = e.data('kind');
-      if ((kind === 'binding' || kind === 'alternate') && kindOf(e.source()) === 'exchange' && e.source().id() !== id) {
-        d = Math.max(d, depthOf(e.source()) + 1);
-      }
-    });
+    for (const s of sources.get(id) ?? []) d = Math.max(d, depthOf(s) + 1);
     visiting.delete(id);
-    depth.set(id, Math.min(d, 6));
+    depth.set(id, Math.min(d, MAX_DEPTH));
     return depth.get(id);
   };
-  let maxDepth = 0;
-  exchanges.forEach((n) => { const d = depthOf(n); col.set(n.id(), d); maxDepth = Math.max(maxDepth, d); });
-  nodes.forEach((n) => {
-    const kind = kindOf(n);
-    if (kind === 'queue') col.set(n.id(), maxDepth + 1);
-    else if (kind === 'consumer') col.set(n.id(), maxDepth + 2);
-    else if (kind === 'worker') col.set(n.id(), maxDepth + 3);
-  });
-  return col;
+  exchangeIds.forEach(depthOf);
+  return depth;
 }
 
 function nameKey(n) {
-  const builtin = n.data('builtin') ? 1 : 0;
-  const isDefault = n.data('default') ? -1 : 0;
-  return [isDefault, builtin, String(n.data('name') ?? '')];
+  return [n.isDefault ? -1 : 0, n.builtin ? 1 : 0, String(n.name ?? n.id)];
 }
 
 function compareKeys(a, b) {
@@ -57,106 +71,248 @@ function compareKeys(a, b) {
   return 0;
 }
 
-/** Order within a column by the mean height of already-placed neighbours (`rank`: id -> y). */
-function barycentreOrder(columnNodes, rank) {
-  const keyed = columnNodes.map((n) => {
-    const ranks = [];
-    n.connectedEdges().forEach((e) => {
-      const other = e.source().id() === n.id() ? e.target() : e.source();
-      if (rank.has(other.id())) ranks.push(rank.get(other.id()));
-    });
-    const bary = ranks.length ? ranks.reduce((a, b) => a + b, 0) / ranks.length : Infinity;
-    return { n, key: [bary, ...nameKey(n)] };
-  });
-  keyed.sort((a, b) => compareKeys(a.key, b.key));
-  return keyed.map((k) => k.n);
+/** Units a layer stacks: one per node, or one per connection holding its consumers. */
+function buildUnits(nodes, groups) {
+  const units = [];
+  const unitOf = new Map();
+  const byParent = new Map();
+  for (const n of nodes) {
+    if (n.kind === 'consumer' && n.parent) {
+      if (!byParent.has(n.parent)) {
+        const unit = { id: n.parent, kind: 'group', members: [], name: groups[n.parent]?.name ?? n.parent };
+        byParent.set(n.parent, unit);
+        units.push(unit);
+      }
+      byParent.get(n.parent).members.push(n);
+      unitOf.set(n.id, byParent.get(n.parent));
+    } else {
+      const unit = { id: n.id, kind: n.kind, members: [n], name: n.name, builtin: n.builtin, isDefault: n.isDefault };
+      units.push(unit);
+      unitOf.set(n.id, unit);
+    }
+  }
+  for (const unit of units) {
+    if (unit.kind === 'group') {
+      const { pad, label } = SIZE.connection;
+      unit.members.sort((a, b) => String(a.name).localeCompare(String(b.name)));
+      unit.w = Math.max(...unit.members.map((m) => m.w)) + 2 * pad;
+      unit.h = label + 2 * pad + unit.members.reduce((sum, m) => sum + m.above + m.below, 0) + GAP.member * (unit.members.length - 1);
+    } else {
+      const [n] = unit.members;
+      unit.w = n.w;
+      unit.h = n.above + n.below;
+    }
+  }
+  return { units, unitOf };
 }
 
-/** Group consumers by their connection, connections ordered by their best queue rank. */
-function consumerOrder(columnNodes, rank) {
-  const queueRank = (n) => {
-    let best = Infinity;
-    n.incomers('edge').forEach((e) => { if (rank.has(e.source().id())) best = Math.min(best, rank.get(e.source().id())); });
-    return best;
-  };
-  const groups = new Map();
-  columnNodes.forEach((n) => {
-    const parent = n.data('parent') ?? n.id();
-    if (!groups.has(parent)) groups.set(parent, []);
-    groups.get(parent).push({ n, r: queueRank(n) });
+function layerOf(unit, depth, maxDepth) {
+  const n = unit.members[0];
+  if (n.kind === 'exchange') return depth.get(n.id) ?? 0;
+  if (n.kind === 'queue') return maxDepth + 1;
+  return maxDepth + 2; // consumers and workers
+}
+
+// ---- ordering -------------------------------------------------------------------------------------
+
+/** Reorder a layer by the mean normalised position of its neighbours in the reference layers. */
+function sweep(layer, neighbours, position, inReference) {
+  const keyed = layer.map((u, i) => {
+    const refs = [...neighbours.get(u)].filter(inReference).map((v) => position.get(v));
+    const own = (i + 0.5) / layer.length;
+    return { u, key: [refs.length ? refs.reduce((a, b) => a + b, 0) / refs.length : own, ...nameKey(u)] };
   });
-  const ordered = [...groups.values()].map((members) => {
-    members.sort((a, b) => a.r - b.r || String(a.n.data('name')).localeCompare(String(b.n.data('name'))));
-    return members;
-  });
-  ordered.sort((a, b) => a[0].r - b[0].r);
+  keyed.sort((a, b) => compareKeys(a.key, b.key));
+  const ordered = keyed.map((k) => k.u);
+  ordered.forEach((u, i) => position.set(u, (i + 0.5) / ordered.length));
   return ordered;
 }
 
-/** Positions for every visible node, from scratch. */
-export function layoutAll(cy, nodes) {
-  const placeable = nodes.filter((n) => kindOf(n) !== 'connection');
-  const col = columns(cy, placeable);
-  const maxCol = Math.max(0, ...col.values());
-  const rank = new Map();
-  const positions = new Map();
-  let x = 0;
-  for (let c = 0; c <= maxCol; c++) {
-    const members = placeable.filter((n) => col.get(n.id()) === c);
-    if (!members.length) continue;
-    const kind = kindOf(members[0]);
-    let groups;
-    if (kind === 'consumer') groups = consumerOrder(members, rank).map((g) => g.map((m) => m.n));
-    else groups = [c === 0 ? [...members].sort((a, b) => compareKeys(nameKey(a), nameKey(b))) : barycentreOrder(members, rank)];
-    const flat = groups.flat();
-    // Wrap a very long column into sub-columns so that big brokers stay viewable.
-    const perColumn = Math.max(40, Math.ceil(Math.sqrt(flat.length * 4)));
-    const width = WIDTH[kind] ?? 160;
-    let y = 0;
-    let sub = 0;
-    let inSub = 0;
-    const heights = [];
-    groups.forEach((group) => {
-      group.forEach((n) => {
-        if (inSub >= perColumn) { heights.push(y); sub += 1; inSub = 0; y = 0; }
-        positions.set(n.id(), { x: x + sub * (width + 40) + width / 2, y });
-        y += ROW[kind] ?? 50;
-        inSub += 1;
-      });
-      if (kind === 'consumer') y += GROUP_GAP;
-    });
-    heights.push(y);
-    // Centre each column vertically around 0.
-    const tallest = Math.max(...heights);
-    flat.forEach((n) => { const p = positions.get(n.id()); p.y -= tallest / 2; rank.set(n.id(), p.y); });
-    x += (sub + 1) * (width + 40) + COLUMN_GAP;
+function orderLayers(layers, neighbours) {
+  const position = new Map();
+  const layerIndex = new Map();
+  layers.forEach((layer, l) => {
+    layer.sort((a, b) => compareKeys(nameKey(a), nameKey(b)));
+    layer.forEach((u, i) => { position.set(u, (i + 0.5) / layer.length); layerIndex.set(u, l); });
+  });
+  const forward = () => { for (let l = 1; l < layers.length; l++) layers[l] = sweep(layers[l], neighbours, position, (v) => layerIndex.get(v) < l); };
+  const backward = () => { for (let l = layers.length - 2; l >= 0; l--) layers[l] = sweep(layers[l], neighbours, position, (v) => layerIndex.get(v) > l); };
+  forward(); backward(); forward();
+  return layers;
+}
+
+// ---- spacing --------------------------------------------------------------------------------------
+
+/** Centres for items stacked in this order, each as near its wanted centre as the spacing
+ * allows (least squares: isotonic regression by pool-adjacent-violators). Items that want
+ * nothing follow their predecessor; with no wishes at all the stack is centred on 0. */
+export function spread(items, gap) {
+  if (!items.length) return [];
+  const offsets = [0];
+  for (let i = 1; i < items.length; i++) offsets.push(offsets[i - 1] + items[i - 1].h / 2 + gap + items[i].h / 2);
+  const known = items.map((it, i) => (it.want === null || it.want === undefined ? null : it.want - offsets[i]));
+  if (known.every((t) => t === null)) {
+    const total = offsets[offsets.length - 1];
+    return offsets.map((o) => o - total / 2);
   }
+  // Fill the gaps: an item without a wish stays next to the one before it (or after it, at the start).
+  const targets = [...known];
+  const firstKnown = targets.findIndex((t) => t !== null);
+  for (let i = 0; i < targets.length; i++) {
+    if (targets[i] === null) targets[i] = i < firstKnown ? targets[firstKnown] : targets[i - 1];
+  }
+  const blocks = []; // {value, weight, count}
+  for (const t of targets) {
+    blocks.push({ value: t, weight: 1, count: 1 });
+    while (blocks.length > 1 && blocks[blocks.length - 2].value > blocks[blocks.length - 1].value) {
+      const b = blocks.pop();
+      const a = blocks.pop();
+      const weight = a.weight + b.weight;
+      blocks.push({ value: (a.value * a.weight + b.value * b.weight) / weight, weight, count: a.count + b.count });
+    }
+  }
+  const z = blocks.flatMap((b) => Array(b.count).fill(b.value));
+  return z.map((v, i) => v + offsets[i]);
+}
+
+/** Split a layer (in order) into sub-columns no taller than maxHeight. */
+function wrap(units, maxHeight) {
+  const columns = [[]];
+  let height = 0;
+  for (const u of units) {
+    const extra = (columns[columns.length - 1].length ? GAP.row : 0) + u.h;
+    if (columns[columns.length - 1].length && height + extra > maxHeight) {
+      columns.push([]);
+      height = 0;
+    }
+    height += columns[columns.length - 1].length ? GAP.row + u.h : u.h;
+    columns[columns.length - 1].push(u);
+  }
+  return columns;
+}
+
+const stackHeight = (units) => units.reduce((sum, u) => sum + u.h, 0) + GAP.row * Math.max(0, units.length - 1);
+
+function gapBefore(layer) {
+  const kind = layer[0]?.members[0].kind;
+  if (kind === 'queue') return GAP.toLabelled;
+  if (kind === 'exchange') return GAP.toExchange;
+  return GAP.toConsumers;
+}
+
+/** Sub-columns per layer that let the whole graph be drawn largest in a canvas of this aspect:
+ * every layer taller than a common limit wraps; limits tried are each layer's height split in k. */
+export function chooseWrap(layers, aspect) {
+  const heights = layers.map(stackHeight);
+  const tallestUnit = Math.max(...layers.flat().map((u) => u.h));
+  const limits = new Set([Math.max(...heights)]);
+  heights.forEach((h) => { for (let k = 2; k <= 8; k++) limits.add(Math.max(tallestUnit, h / k)); });
+  let best = null;
+  for (const limit of [...limits].sort((a, b) => b - a)) {
+    const wrapped = layers.map((layer) => wrap(layer, limit));
+    const width = wrapped.reduce((sum, cols, l) => {
+      const colW = Math.max(...layers[l].map((u) => u.w));
+      return sum + cols.length * colW + (cols.length - 1) * GAP.sub + (l ? gapBefore(layers[l]) : 0);
+    }, 0);
+    const height = Math.max(...wrapped.flat().map(stackHeight));
+    const extra = wrapped.reduce((sum, cols) => sum + cols.length - 1, 0);
+    const scale = Math.min(aspect / width, 1 / height) * WRAP_PENALTY ** extra;
+    if (!best || scale > best.scale + 1e-12) best = { scale, wrapped, width, height };
+  }
+  return best;
+}
+
+// ---- the layout -------------------------------------------------------------------------------------
+
+/**
+ * Positions for a whole graph.
+ * nodes: [{id, kind: exchange|queue|consumer|worker, w, above, below, name, parent?, builtin?, isDefault?}]
+ *   (above/below: extent over and under the node's position, labels included)
+ * edges: [{source, target, kind}]
+ * groups: {connectionId: {name}} for the consumers' parents
+ * aspect: width / height of the canvas the graph will be fitted into
+ * Returns Map id -> {x, y} for every node given.
+ */
+export function layoutGraph(nodes, edges, { groups = {}, aspect = 16 / 9 } = {}) {
+  if (!nodes.length) return new Map();
+  const { units, unitOf } = buildUnits(nodes, groups);
+  const exchangeIds = nodes.filter((n) => n.kind === 'exchange').map((n) => n.id);
+  const depth = exchangeDepths(exchangeIds, edges);
+  const maxDepth = Math.max(0, ...depth.values());
+  const byLayer = new Map();
+  for (const u of units) {
+    const l = layerOf(u, depth, maxDepth);
+    if (!byLayer.has(l)) byLayer.set(l, []);
+    byLayer.get(l).push(u);
+  }
+  const layers = [...byLayer.keys()].sort((a, b) => a - b).map((l) => byLayer.get(l));
+  const neighbours = new Map(units.map((u) => [u, new Set()]));
+  for (const e of edges) {
+    const a = unitOf.get(e.source);
+    const b = unitOf.get(e.target);
+    if (a && b && a !== b) { neighbours.get(a).add(b); neighbours.get(b).add(a); }
+  }
+  orderLayers(layers, neighbours);
+  const { wrapped, height } = chooseWrap(layers, aspect);
+
+  const centre = new Map(); // unit -> y of its centre
+  const order = layers.map((_, l) => l).sort((a, b) => stackHeight(layers[b]) - stackHeight(layers[a]) || a - b);
+  for (const l of order) {
+    const columns = wrapped[l];
+    if (columns.length > 1) {
+      for (const col of columns) {
+        let y = -height / 2;
+        for (const u of col) { centre.set(u, y + u.h / 2); y += u.h + GAP.row; }
+      }
+      continue;
+    }
+    const wants = layers[l].map((u) => {
+      const ys = [...neighbours.get(u)].filter((v) => centre.has(v)).map((v) => centre.get(v));
+      return { h: u.h, want: ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : null };
+    });
+    spread(wants, GAP.row).forEach((y, i) => centre.set(layers[l][i], y));
+  }
+
+  const positions = new Map();
+  let left = 0;
+  layers.forEach((layer, l) => {
+    if (l) left += gapBefore(layer);
+    const colW = Math.max(...layer.map((u) => u.w));
+    wrapped[l].forEach((col, c) => {
+      const x = left + c * (colW + GAP.sub) + colW / 2;
+      for (const u of col) placeUnit(u, x, centre.get(u), positions);
+    });
+    left += wrapped[l].length * colW + (wrapped[l].length - 1) * GAP.sub;
+  });
   return positions;
 }
 
-/** A free spot for a new node near its neighbours, in its kind's column; nothing else moves. */
-export function placeNear(cy, node) {
-  const kind = kindOf(node);
-  const sameKind = cy.nodes().filter((n) => n !== node && kindOf(n) === kind && n.data('placed'));
-  const neighbours = node.neighborhood('node').filter((n) => n.data('placed'));
-  let x;
-  if (sameKind.length) {
-    // The column of the nearest same-kind node to our neighbours, else the first column.
-    const xs = sameKind.map((n) => n.position('x'));
-    x = neighbours.length ? xs.reduce((best, v) => (Math.abs(v - neighbours[0].position('x')) < Math.abs(best - neighbours[0].position('x')) ? v : best), xs[0]) : Math.min(...xs);
-    if (kind === 'queue' || kind === 'consumer' || kind === 'worker') x = Math.min(...xs);
-  } else if (neighbours.length) {
-    x = neighbours[0].position('x') + (kind === 'exchange' ? -1 : 1) * ((WIDTH[kind] ?? 160) + COLUMN_GAP);
-  } else {
-    x = 0;
+function placeUnit(unit, x, y, positions) {
+  if (unit.kind !== 'group') {
+    const [n] = unit.members;
+    // The unit's centre is the middle of its extent; the node's position is where its shape is.
+    positions.set(n.id, { x, y: y - (n.above + n.below) / 2 + n.above });
+    return;
   }
-  const want = neighbours.length ? neighbours.map((n) => n.position('y')).reduce((a, b) => a + b, 0) / neighbours.length : 0;
-  const row = ROW[kind] ?? 50;
-  const taken = sameKind.filter((n) => Math.abs(n.position('x') - x) < 5).map((n) => n.position('y'));
-  const free = (y) => taken.every((t) => Math.abs(t - y) >= row * 0.95);
-  for (let step = 0; step < 10000; step++) {
-    const offset = Math.ceil(step / 2) * (row / 2) * (step % 2 ? 1 : -1);
-    if (free(want + offset)) return { x, y: want + offset };
+  const { pad, label } = SIZE.connection;
+  let top = y - unit.h / 2 + label + pad;
+  for (const m of unit.members) {
+    positions.set(m.id, { x, y: top + m.above });
+    top += m.above + m.below + GAP.member;
   }
-  return { x, y: Math.max(0, ...taken) + row };
+}
+
+// ---- one new node ---------------------------------------------------------------------------------
+
+/** The centre nearest `want` where an item of height h fits between the taken intervals
+ * ([top, bottom] pairs) with `gap` to spare on each side. */
+export function findSlot(want, h, taken, gap = GAP.row) {
+  const clear = (y) => taken.every(([top, bottom]) => y + h / 2 + gap <= top || y - h / 2 - gap >= bottom);
+  const candidates = [want];
+  for (const [top, bottom] of taken) candidates.push(top - gap - h / 2, bottom + gap + h / 2);
+  let best = null;
+  for (const y of candidates) {
+    if (clear(y) && (best === null || Math.abs(y - want) < Math.abs(best - want))) best = y;
+  }
+  return best ?? want; // unreachable: below the lowest interval is always clear
 }

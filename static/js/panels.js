@@ -1,103 +1,75 @@
 // Side panels (tabs), the details view of a selected element, the status bar, the
 // source-health banner and the legend. All text goes in through textContent.
-import { ago, clear, clock, count, displayName, el, valueText } from './format.js';
+import { ago, clock, count, el } from './format.js';
+import { failing, outageLine, sourceSummary } from './health.js';
+import { isHealthy } from './vocabulary.js';
 
 export class Tabs {
-  constructor(nav, container) { this.nav = nav; this.container = container; this.tabs = new Map(); }
+  constructor(nav, container) {
+    this.nav = nav; this.container = container; this.tabs = new Map(); this.current = null; this.listeners = [];
+  }
 
-  /** Add a tab; returns its panel element. */
-  add(id, title) {
+  /** Add a tab; returns its panel element. `claims(element)` says whether this tab, when open,
+   * shows a click on the graph itself (the Tasks tab lists a clicked worker's tasks) instead of
+   * giving way to the Details tab. */
+  add(id, title, { claims = null } = {}) {
     const counter = el('span', { class: 'count', hidden: true });
-    const button = el('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-selected': 'false', onclick: () => this.show(id) }, title, counter);
-    const panel = el('div', { class: 'tab-panel', id: `panel-${id}`, role: 'tabpanel', hidden: true });
+    const button = el('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-selected': 'false', 'aria-controls': `panel-${id}`, onclick: () => this.show(id) }, title, counter);
+    const panel = el('div', { class: 'tab-panel', id: `panel-${id}`, role: 'tabpanel', 'aria-labelledby': `tab-${id}`, hidden: true });
     this.nav.append(button);
     this.container.append(panel);
-    this.tabs.set(id, { button, panel, counter });
+    this.tabs.set(id, { button, panel, counter, claims, title });
     if (this.tabs.size === 1) this.show(id);
     return panel;
   }
 
   show(id) {
+    if (!this.tabs.has(id)) return;
     for (const [key, tab] of this.tabs) {
       tab.button.setAttribute('aria-selected', String(key === id));
       tab.panel.hidden = key !== id;
     }
+    this.current = id;
+    this.listeners.forEach((fn) => { try { fn(id); } catch (err) { console.error(err); } });
   }
 
-  setCount(id, n) {
+  /** fn(id) after each tab change. */
+  onShow(fn) { this.listeners.push(fn); }
+
+  /** A click on the graph: the Details tab, unless the open tab claims the element. */
+  showForSelection(ele, fallback = 'details') {
+    const open = this.tabs.get(this.current);
+    if (!(ele && open?.claims?.(ele))) this.show(fallback);
+  }
+
+  /** The number on a tab, with what it means (its tooltip); 0 hides it. */
+  setCount(id, n, { title = '', tone = '' } = {}) {
     const tab = this.tabs.get(id);
     if (!tab) return;
     tab.counter.hidden = !n;
     tab.counter.textContent = n ? count(n) : '';
+    tab.counter.className = `count${tone ? ` tone-${tone}` : ''}`;
+    tab.button.title = title;
+    tab.button.setAttribute('aria-label', title ? `${tab.title}: ${title}` : tab.title);
+  }
+
+  /** Hide a tab that cannot work here (Tasks offline); the first other tab opens instead. */
+  setHidden(id, hidden) {
+    const tab = this.tabs.get(id);
+    if (!tab) return;
+    tab.button.hidden = hidden;
+    if (hidden && this.current === id) this.show([...this.tabs.keys()].find((k) => k !== id && !this.tabs.get(k).button.hidden));
   }
 }
 
-const HIDDEN_FIELDS = new Set(['display', 'fillStops', 'fillColour', 'placed', 'label', 'parent']);
-const FIELD_ORDER = ['name', 'type', 'messages_ready', 'messages_unacknowledged', 'consumers', 'consumer_utilisation',
-  'state', 'routing_key', 'arguments', 'policy', 'effective_policy_definition', 'alternate_exchange', 'rates'];
+// The Details tab: see details.js.
+export { Details } from './details.js';
 
-function kvTable(entries) {
-  const table = el('table', { class: 'kv' });
-  for (const [key, value] of entries) {
-    const cell = value instanceof Node ? value : valueText(value);
-    table.append(el('tr', {}, el('th', { text: key }), el('td', {}, cell)));
-  }
-  return table;
-}
-
-function sortedFields(data) {
-  const keys = Object.keys(data).filter((k) => !HIDDEN_FIELDS.has(k) && k !== 'id' && k !== 'kind');
-  return keys.sort((a, b) => {
-    const ia = FIELD_ORDER.indexOf(a); const ib = FIELD_ORDER.indexOf(b);
-    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
-  });
-}
-
-export class Details {
-  constructor(panel, graph) {
-    this.panel = panel; this.graph = graph; this.selected = null; this.sections = [];
-    this.showHint();
-  }
-
-  showHint() {
-    clear(this.panel).append(el('div', { class: 'details' },
-      el('p', { class: 'hint', text: 'Click an exchange, queue, binding or consumer to see everything the broker says about it. Drag to pan, scroll to zoom.' })));
-  }
-
-  /** Features add sections under the fields (e.g. a sparkline): fn(element) -> Node | null. */
-  addSection(fn) { this.sections.push(fn); }
-
-  show(ele) {
-    this.selected = ele ? ele.id() : null;
-    if (!ele) { this.showHint(); return; }
-    const d = ele.data();
-    const title = ele.isEdge() ? `${displayName(ele.source().data())} → ${displayName(ele.target().data())}` : displayName(d);
-    const entries = sortedFields(d).map((k) => [k, d[k]]);
-    if (ele.isEdge()) entries.unshift(['from', displayName(ele.source().data())], ['to', displayName(ele.target().data())]);
-    const box = el('div', { class: 'details' },
-      el('div', { class: 'kind', text: d.implicit ? 'implicit default-exchange binding' : (d.kind ?? '') }),
-      el('h2', { text: title }),
-      kvTable(entries));
-    for (const section of this.sections) {
-      const extra = section(ele);
-      if (extra) box.append(extra);
-    }
-    clear(this.panel).append(box);
-  }
-
-  refresh() {
-    if (this.selected === null) return;
-    const ele = this.graph.element(this.selected);
-    if (ele) this.show(ele); else this.showHint();
-  }
-}
-
-const STATE_TEXT = {
-  ok: 'ok', starting: 'starting', stale: 'stale', unreachable: 'unreachable', unauthorised: 'unauthorised', error: 'failing',
-};
-
+/** The status bar (the graph's own source, counts, the socket) and the banner, which lists every
+ * failing source, each with its own error and for how long, plus one passing message. */
 export class StatusBar {
-  constructor() {
+  constructor({ mode = 'live' } = {}) {
+    this.mode = mode;
     this.dot = document.getElementById('status-dot');
     this.source = document.getElementById('status-source');
     this.detail = document.getElementById('status-detail');
@@ -106,54 +78,101 @@ export class StatusBar {
     this.version = document.getElementById('status-version');
     this.socket = document.getElementById('status-socket');
     this.banner = document.getElementById('banner');
-    this.status = null;
-    setInterval(() => this.renderPoll(), 1000);
+    this.statuses = new Map(); // source -> its latest status
+    this.topologySource = null;
+    this.message = null; // {text, level, until}: a passing message of a feature's (a vhost gone, a node not shown)
+    setInterval(() => { this.renderPoll(); this.renderBanner(); }, 1000);
   }
 
-  setStatus(status) {
-    this.status = status;
-    const bad = !['ok', 'starting'].includes(status.state);
-    this.dot.className = `dot ${bad ? 'bad' : status.state}`;
-    this.source.textContent = `${status.source}: ${STATE_TEXT[status.state] ?? status.state}`;
-    this.detail.textContent = status.detail ?? '';
-    this.renderPoll();
-    if (bad) {
-      const since = status.last_success ? `Showing the last known graph, from ${clock(status.last_success)} (stale).` : 'No graph has been read yet.';
-      this.showBanner(`${status.source} is ${STATE_TEXT[status.state] ?? status.state}: ${status.last_error ?? 'no detail'}\n${since} Retrying by itself.`);
-    } else {
-      this.showBanner(null);
+  /** Every source's status at once (the hello frame); returns whether the graph is stale. */
+  setAll(statuses, topologySource) {
+    this.statuses = new Map(Object.values(statuses ?? {}).map((status) => [status.source, status]));
+    if (topologySource) this.topologySource = topologySource;
+    return this.render();
+  }
+
+  /** One source's new status; returns whether the graph is stale (its own source is failing). */
+  setStatus(status, { topology = status.source === this.topologySource } = {}) {
+    if (!status?.source) return this.graphStale();
+    this.statuses.set(status.source, status);
+    if (topology) this.topologySource = status.source;
+    return this.render();
+  }
+
+  graphStale() {
+    const own = this.statuses.get(this.topologySource);
+    return Boolean(own && !isHealthy(own.state));
+  }
+
+  render() {
+    const own = this.statuses.get(this.topologySource);
+    if (own) {
+      const healthy = isHealthy(own.state);
+      this.dot.className = `dot ${healthy ? own.state : 'bad'}`;
+      this.source.textContent = sourceSummary(own);
+      this.detail.textContent = own.detail ?? '';
+      this.detail.title = own.detail ?? '';
     }
-    return bad;
+    this.renderPoll();
+    this.renderBanner();
+    return this.graphStale();
   }
 
   renderPoll() {
-    if (!this.status) return;
-    this.poll.textContent = this.status.last_success ? `last read ${ago(this.status.last_success)}` : '';
+    const own = this.statuses.get(this.topologySource);
+    if (!own) return;
+    this.poll.textContent = own.last_success ? `last read ${ago(own.last_success)}` : '';
   }
 
-  showBanner(text, level = 'error') {
-    this.banner.hidden = !text;
-    this.banner.className = `banner ${level === 'warn' ? 'warn' : ''}`;
-    this.banner.textContent = text ?? '';
+  renderBanner() {
+    const now = Date.now() / 1000;
+    const lines = failing(this.statuses, this.topologySource).map((status) => el('p', {
+      class: 'banner-line', dataset: { source: status.source },
+      text: outageLine(status, { now, topology: status.source === this.topologySource, clock }),
+    }));
+    if (this.message && this.message.until < now) this.message = null;
+    if (this.message) lines.push(el('p', { class: 'banner-line', text: this.message.text }));
+    const text = lines.map((line) => line.textContent).join('\n');
+    if (text === this.shown) return; // unchanged: leave the DOM (and any selection in it) alone
+    this.shown = text;
+    this.banner.replaceChildren(...lines);
+    this.banner.hidden = !lines.length;
+    const onlyWarnings = !failing(this.statuses).length && this.message?.level === 'warn';
+    this.banner.className = `banner${onlyWarnings ? ' warn' : ''}`;
   }
+
+  /** A passing message under the sources' lines, gone after `forSeconds` (null: until cleared);
+   * null text clears it. The sources' own lines stay as long as each source fails. */
+  showBanner(text, level = 'error', { forSeconds = 10 } = {}) {
+    const until = forSeconds === null ? Infinity : Date.now() / 1000 + forSeconds;
+    this.message = text ? { text, level, until } : null;
+    this.renderBanner();
+  }
+
+  /** Which figures the source gives (a snapshot's broker.figures): none means unknown, never 0. */
+  setFigures(figures) { this.figures = figures ?? null; }
 
   setCounts(c, version) {
-    this.counts.textContent = `${count(c.exchanges)} exchanges · ${count(c.queues)} queues · ${count(c.bindings)} bindings · ${count(c.consumers)} consumers`;
+    const consumers = this.figures?.consumer_counts === 'none' ? [] : [`${count(c.consumers)} consumers`];
+    this.counts.textContent = [`${count(c.exchanges)} exchanges`, `${count(c.queues)} queues`, `${count(c.bindings)} bindings`,
+      ...consumers].join(' · ');
     this.version.textContent = version === null || version === undefined ? '' : `v${version}`;
   }
 
+  /** What the broker does not provide (statistics off, a refused listing), as the server words it. */
+  setNotes(notes) {
+    const box = document.getElementById('broker-notes');
+    box.replaceChildren(...(notes ?? []).map((n) => el('p', {}, el('strong', { text: `Not shown: ${n.what}.` }), ` ${n.why}`)));
+    box.hidden = !notes?.length;
+  }
+
+  /** The page's own connection to this service. A definitions file never changes, so it is
+   * not called live there. */
   setConnected(connected) {
-    this.socket.textContent = connected ? 'live' : 'reconnecting…';
+    if (!connected) this.socket.textContent = 'reconnecting…';
+    else this.socket.textContent = this.mode === 'definitions' ? 'not live: a file' : 'live';
   }
 }
 
-export function renderLegend(container) {
-  const item = (marker, text) => el('span', {}, el('span', { class: marker }), text);
-  container.append(
-    item('swatch sw-direct', 'direct'), item('swatch sw-fanout', 'fanout'),
-    item('swatch sw-topic', 'topic'), item('swatch sw-headers', 'headers'),
-    item('swatch sw-queue', 'queue (fill = depth)'), item('swatch sw-consumer', 'consumer'),
-    item('line ln-binding', 'binding'), item('line ln-e2e', 'exchange → exchange'),
-    item('line dashed ln-dead', 'dead-letter'), item('line dashed ln-alt', 'alternate'),
-  );
-}
+// The legend and the toolbar menus it lives in: see legend.js.
+export { renderLegend, setupMenus } from './legend.js';

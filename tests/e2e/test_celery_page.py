@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tests.conftest import StaticSource, run_live, snapshot_of, stop_live
+from tests.celery_support import broker_view, celery_events, ingest, mid_run
+from tests.conftest import snapshot_of, static_live
 from tests.e2e.conftest import open_page
-from tests.unit.test_celery_feature import broker_view, mid_run, recorded_batch
 from visualiser.config import Settings
 
 pytestmark = pytest.mark.e2e
@@ -19,27 +19,22 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 @pytest.fixture
 def celery_server():
-    server, _ = run_live(Settings(management_url="http://127.0.0.1:9"), sources=[])
-    StaticSource(server.service.hub, snapshot_of(broker_view())).start()
-    feature = server.service.app.extensions["visualiser.celery"]
-    ingest(server, recorded_batch(until=mid_run()))
-    server.feature = feature  # type: ignore[attr-defined]
-    yield server
-    stop_live(server)
-
-
-def ingest(server, batch) -> None:
-    feature = server.service.app.extensions["visualiser.celery"]
-    server.service.hub.submit(lambda: feature.ingest(batch))
-    server.service.hub.drain()
+    with static_live(snapshot_of(broker_view()), Settings(management_url="http://127.0.0.1:9")) as (server, _):
+        ingest(server.service, celery_events(until=mid_run()))
+        yield server
 
 
 def hostile_task(uuid: str, at: float) -> list[dict]:
     return [
         {"type": "task-sent", "uuid": uuid, "name": HOSTILE, "queue": "payments", "exchange": "", "received": at},
         {"type": "task-received", "uuid": uuid, "hostname": "payments@recorder", "received": at},
-        {"type": "task-failed", "uuid": uuid, "hostname": "payments@recorder", "exception": "<b>boom</b>",
-         "received": at},
+        {
+            "type": "task-failed",
+            "uuid": uuid,
+            "hostname": "payments@recorder",
+            "exception": "<b>boom</b>",
+            "received": at,
+        },
     ]
 
 
@@ -50,8 +45,19 @@ def heartbeats(celery_server):
 
     def beat() -> None:
         while not stop.is_set():
-            ingest(celery_server, [{"type": "worker-heartbeat", "hostname": "payments@recorder", "freq": 2.0,
-                                    "active": 0, "processed": 20, "received": time.time()}])
+            ingest(
+                celery_server.service,
+                [
+                    {
+                        "type": "worker-heartbeat",
+                        "hostname": "payments@recorder",
+                        "freq": 2.0,
+                        "active": 0,
+                        "processed": 20,
+                        "received": time.time(),
+                    }
+                ],
+            )
             stop.wait(1.0)
 
     thread = threading.Thread(target=beat, daemon=True)
@@ -63,30 +69,44 @@ def heartbeats(celery_server):
 
 def test_workers_activity_and_task_panel(page, celery_server, heartbeats):
     open_page(page, f"{celery_server.url}/?vhost=/")
-    page.wait_for_function("() => window.visualiser.graph.element('worker:payments@recorder')?.data('online')",
-                           timeout=15000)
-    ingest(celery_server, [{"type": "worker-offline", "hostname": "misc@recorder", "received": time.time()}])
-    page.wait_for_function("() => window.visualiser.graph.element('worker:misc@recorder').data('online') === false",
-                           timeout=15000)
-    page.wait_for_function("() => window.visualiser.celery", timeout=10000)
+    page.wait_for_function(
+        "() => window.__app.graph.element('worker:payments@recorder')?.data('online')", timeout=15000
+    )
+    ingest(celery_server.service, [{"type": "worker-offline", "hostname": "misc@recorder", "received": time.time()}])
+    page.wait_for_function(
+        "() => window.__app.graph.element('worker:misc@recorder').data('online') === false", timeout=15000
+    )
+    page.wait_for_function("() => window.__app.celery", timeout=10000)
 
     # A task arriving while the page watches: its edge lights up, the failing worker glows.
     edge = "consumes:worker:payments@recorder\\npayments"
-    ingest(celery_server, hostile_task("hostile-1", time.time()))
-    page.wait_for_function(f"() => window.visualiser.graph.element('{edge}')?.hasClass('celery-active')",
-                           timeout=10000)
-    page.wait_for_function("() => window.visualiser.graph.element('worker:payments@recorder').hasClass('celery-failed')",
-                           timeout=10000)
+    ingest(celery_server.service, hostile_task("hostile-1", time.time()))
+    page.wait_for_function(f"() => window.__app.graph.element('{edge}')?.hasClass('celery-active')", timeout=10000)
+    page.wait_for_function(
+        "() => window.__app.graph.element('worker:payments@recorder').hasClass('celery-failed')", timeout=10000
+    )
 
     page.click("#tab-tasks")
     failed_row = page.locator("#celery-tasks tr[data-uuid='hostile-1']")
     failed_row.wait_for(timeout=10000)
     assert failed_row.locator("td").nth(1).inner_text() == HOSTILE
-    assert "sev-critical" in failed_row.get_attribute("class")
+    assert failed_row.locator(".col-state").inner_text() == "failed"
     assert "<b>boom</b>" in failed_row.inner_text()
+    # The number on the tab is the tasks failed in the last minute, and says so.
+    recent = celery_server.get("/api/celery").json()["recent"]["counts"]["failed"]
+    page.wait_for_function(
+        "(n) => document.querySelector('#tab-tasks .count').textContent === String(n)", arg=recent, timeout=10000
+    )
+    assert (
+        page.get_attribute("#tab-tasks", "title")
+        == f"{recent} task{'s' if recent != 1 else ''} failed in the last minute"
+    )
     page.select_option("#celery-filter-state", "failed")
-    page.wait_for_function("() => [...document.querySelectorAll('#celery-tasks tr[data-state]')]"
-                           ".every((r) => r.dataset.state === 'failed')", timeout=10000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#celery-tasks tr[data-state]')]"
+        ".every((r) => r.dataset.state === 'failed')",
+        timeout=10000,
+    )
     assert page.locator("#celery-workers tr[data-worker='payments@recorder']").count() == 1
     assert page.locator("#celery-names").inner_text().count("shop.tasks.charge_card") == 1
     assert page.locator("img[src=x]").count() == 0 and page.locator("#celery-tasks b").count() == 0

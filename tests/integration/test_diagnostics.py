@@ -12,8 +12,8 @@ import requests
 import socketio
 from kombu import Connection
 
-from tests.conftest import Rabbit, run_live, stop_live, wait_for
-from visualiser import Visualiser, create_app
+from tests.conftest import MANAGEMENT_URL, Rabbit, run_live, stop_live, wait_for
+from visualiser import Service, create_app, service_of
 from visualiser.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -21,32 +21,32 @@ pytestmark = pytest.mark.integration
 # Short windows so that conditions show within the broker's 5 s statistics interval.
 THRESHOLDS = {"stall_seconds": 3, "growth_window": 8, "min_growth_messages": 5}
 # A generous request timeout: a shared broker with thousands of queues can answer slowly.
-SETTINGS = Settings(poll_interval=0.5, request_timeout=30, diagnostics=THRESHOLDS)
+SETTINGS = Settings(management_url=MANAGEMENT_URL, poll_interval=0.5, request_timeout=30, diagnostics=THRESHOLDS)
 CEILING = 120  # generous: broker statistics refresh every 5 s, and the broker may be busy
 
 
 @pytest.fixture
-def service() -> Iterator[Visualiser]:
-    svc = create_app(SETTINGS)
+def service() -> Iterator[Service]:
+    svc = service_of(create_app(SETTINGS))
     svc.start()
     yield svc
     svc.stop()
 
 
-def findings(svc: Visualiser, vhost: str) -> list[dict[str, Any]]:
+def findings(svc: Service, vhost: str) -> list[dict[str, Any]]:
     response = svc.app.test_client().get("/api/diagnostics", query_string={"vhost": vhost})
     return response.get_json()["findings"] if response.status_code == 200 else []
 
 
-def finding(svc: Visualiser, vhost: str, rule: str, node: str) -> dict[str, Any] | None:
+def finding(svc: Service, vhost: str, rule: str, node: str) -> dict[str, Any] | None:
     return next((f for f in findings(svc, vhost) if f["rule"] == rule and f["node"] == node), None)
 
 
-def appears(svc: Visualiser, rabbit: Rabbit, rule: str, node: str) -> dict[str, Any]:
+def appears(svc: Service, rabbit: Rabbit, rule: str, node: str) -> dict[str, Any]:
     return wait_for(lambda: finding(svc, rabbit.vhost, rule, node), CEILING, 0.25, f"{rule} on {node}")
 
 
-def clears(svc: Visualiser, rabbit: Rabbit, rule: str, node: str) -> None:
+def clears(svc: Service, rabbit: Rabbit, rule: str, node: str) -> None:
     wait_for(lambda: finding(svc, rabbit.vhost, rule, node) is None, CEILING, 0.25, f"{rule} on {node} to clear")
 
 
@@ -92,9 +92,12 @@ def test_backlog_without_consumers_is_pushed_to_browsers_and_clears(rabbit: Rabb
             rabbit.publish("", "waiting")
 
         def pushed(present: bool) -> bool:
-            frames = [m for m in received if m["vhost"] == rabbit.vhost]
-            last = frames[-1]["findings"] if frames else []
-            return any(f["rule"] == "no-consumers" and f["node"] == "queue:waiting" for f in last) == present
+            held: dict[tuple[str, str], dict[str, Any]] = {}  # the frames are diffs: folded as the page does
+            for frame in (m for m in received if m["vhost"] == rabbit.vhost):
+                for gone in frame.get("removed", []):
+                    held.pop((gone["rule"], gone["node"]), None)
+                held.update(((f["rule"], f["node"]), f) for f in frame.get("added", []) + frame.get("changed", []))
+            return (("no-consumers", "queue:waiting") in held) == present
 
         wait_for(lambda: pushed(True), CEILING, 0.25, "a findings frame with no-consumers")
         body = server.get("/api/diagnostics", params={"vhost": rabbit.vhost}).json()
@@ -110,7 +113,7 @@ def test_backlog_without_consumers_is_pushed_to_browsers_and_clears(rabbit: Rabb
         stop_live(server)
 
 
-def test_growing_backlog_shows_slope_and_never_then_clears(service: Visualiser, rabbit: Rabbit) -> None:
+def test_growing_backlog_shows_slope_and_never_then_clears(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_queue("filling")
     with Publisher(rabbit, "", "filling"):
         found = appears(service, rabbit, "backlog-growing", "queue:filling")
@@ -125,7 +128,7 @@ def test_growing_backlog_shows_slope_and_never_then_clears(service: Visualiser, 
     clears(service, rabbit, "backlog-growing", "queue:filling")
 
 
-def test_consumers_present_but_not_consuming(service: Visualiser, rabbit: Rabbit) -> None:
+def test_consumers_present_but_not_consuming(service: Service, rabbit: Rabbit) -> None:
     for name in ("busy", "starved"):
         rabbit.declare_queue(name)
         for _ in range(3):
@@ -135,8 +138,12 @@ def test_consumers_present_but_not_consuming(service: Visualiser, rabbit: Rabbit
         # One channel-wide credit, taken by the first consumer: the second gets nothing.
         channel.basic_qos(0, 1, True)
         channel.basic_consume("busy", callback=lambda message: None)
-        wait_for(lambda: service.hub.view(rabbit.vhost) and _unacked(service, rabbit.vhost, "busy") == 1,
-                 CEILING, 0.25, "busy to hold its one message")
+        wait_for(
+            lambda: service.hub.view(rabbit.vhost) and _unacked(service, rabbit.vhost, "busy") == 1,
+            CEILING,
+            0.25,
+            "busy to hold its one message",
+        )
         channel.basic_consume("starved", callback=lambda message: None)
         found = appears(service, rabbit, "not-consuming", "queue:starved")
         assert "1 consumer(s)" in found["message"] and "3 messages wait" in found["message"]
@@ -144,13 +151,13 @@ def test_consumers_present_but_not_consuming(service: Visualiser, rabbit: Rabbit
     assert finding(service, rabbit.vhost, "no-consumers", "queue:starved")
 
 
-def _unacked(svc: Visualiser, vhost: str, queue: str) -> int:
+def _unacked(svc: Service, vhost: str, queue: str) -> int:
     view = svc.hub.view(vhost)
     found = view.entities.queue(queue) if view else None
     return found.messages_unacknowledged if found else -1
 
 
-def test_unacked_piling_up_at_prefetch(service: Visualiser, rabbit: Rabbit) -> None:
+def test_unacked_piling_up_at_prefetch(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_queue("jobs")
     for _ in range(5):
         rabbit.publish("", "jobs")
@@ -163,7 +170,7 @@ def test_unacked_piling_up_at_prefetch(service: Visualiser, rabbit: Rabbit) -> N
     clears(service, rabbit, "unacked-stuck", "queue:jobs")
 
 
-def test_unroutable_publishes_and_exchange_without_bindings(service: Visualiser, rabbit: Rabbit) -> None:
+def test_unroutable_publishes_and_exchange_without_bindings(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_exchange("dropper")
     rabbit.declare_queue("sink")
     appears(service, rabbit, "routes-nowhere", "exchange:dropper")
@@ -175,7 +182,7 @@ def test_unroutable_publishes_and_exchange_without_bindings(service: Visualiser,
         clears(service, rabbit, "routes-nowhere", "exchange:dropper")
 
 
-def test_dead_letter_exchange_missing_then_unbound_then_fixed(service: Visualiser, rabbit: Rabbit) -> None:
+def test_dead_letter_exchange_missing_then_unbound_then_fixed(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_queue("work", arguments={"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "failed"})
     appears(service, rabbit, "dlx-missing", "queue:work")
     rabbit.declare_exchange("dlx", "direct")
@@ -187,22 +194,27 @@ def test_dead_letter_exchange_missing_then_unbound_then_fixed(service: Visualise
     clears(service, rabbit, "dlx-unrouted", "queue:work")
 
 
-def test_dead_letter_cycle_through_a_policy(service: Visualiser, rabbit: Rabbit) -> None:
+def test_dead_letter_cycle_through_a_policy(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_exchange("to-b", "fanout")
     rabbit.declare_exchange("to-a", "fanout")
     rabbit.declare_queue("a", arguments={"x-dead-letter-exchange": "to-b"})
     rabbit.declare_queue("b")
     rabbit.bind("to-b", "b")
     rabbit.bind("to-a", "a")
-    rabbit.call("PUT", "policies", rabbit.vhost, "b-dead-letters",
-                body={"pattern": "^b$", "apply-to": "queues", "definition": {"dead-letter-exchange": "to-a"}})
+    rabbit.call(
+        "PUT",
+        "policies",
+        rabbit.vhost,
+        "b-dead-letters",
+        body={"pattern": "^b$", "apply-to": "queues", "definition": {"dead-letter-exchange": "to-a"}},
+    )
     found = appears(service, rabbit, "dlx-cycle", "queue:a")
     assert "'a' → 'b' → 'a'" in found["message"]
     rabbit.call("DELETE", "policies", rabbit.vhost, "b-dead-letters")
     clears(service, rabbit, "dlx-cycle", "queue:a")
 
 
-def test_dead_letter_queue_filling(service: Visualiser, rabbit: Rabbit) -> None:
+def test_dead_letter_queue_filling(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_exchange("dlx", "fanout")
     rabbit.declare_queue("dead")
     rabbit.bind("dlx", "dead")
@@ -210,14 +222,18 @@ def test_dead_letter_queue_filling(service: Visualiser, rabbit: Rabbit) -> None:
     rabbit.declare_queue("expiring", arguments={"x-dead-letter-exchange": "dlx", "x-message-ttl": 0})
     with Publisher(rabbit, "", "expiring"):
         found = appears(service, rabbit, "dlq-filling", "queue:dead")
-        wait_for(lambda: finding(service, rabbit.vhost, "dlq-filling", "queue:dead")["severity"] == "warning",
-                 CEILING, 0.25, "the dead-letter queue seen filling")
+        wait_for(
+            lambda: finding(service, rabbit.vhost, "dlq-filling", "queue:dead")["severity"] == "warning",
+            CEILING,
+            0.25,
+            "the dead-letter queue seen filling",
+        )
         assert "dead-letter queue" in found["message"]
     purge(rabbit, "dead")
     clears(service, rabbit, "dlq-filling", "queue:dead")
 
 
-def test_alternate_exchange_missing(service: Visualiser, rabbit: Rabbit) -> None:
+def test_alternate_exchange_missing(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_exchange("front", "topic", arguments={"alternate-exchange": "leftovers"})
     found = appears(service, rabbit, "alternate-missing", "exchange:front")
     assert "'leftovers' does not exist" in found["message"]
@@ -225,7 +241,7 @@ def test_alternate_exchange_missing(service: Visualiser, rabbit: Rabbit) -> None
     clears(service, rabbit, "alternate-missing", "exchange:front")
 
 
-def test_queue_reachable_only_by_default_exchange(service: Visualiser, rabbit: Rabbit) -> None:
+def test_queue_reachable_only_by_default_exchange(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_exchange("orders", "direct")
     rabbit.declare_queue("lonely")
     appears(service, rabbit, "default-exchange-only", "queue:lonely")
@@ -233,11 +249,16 @@ def test_queue_reachable_only_by_default_exchange(service: Visualiser, rabbit: R
     clears(service, rabbit, "default-exchange-only", "queue:lonely")
 
 
-def test_max_length_from_argument_and_from_policy(service: Visualiser, rabbit: Rabbit) -> None:
+def test_max_length_from_argument_and_from_policy(service: Service, rabbit: Rabbit) -> None:
     rabbit.declare_queue("capped", arguments={"x-max-length": 4, "x-overflow": "reject-publish"})
     rabbit.declare_queue("limited")
-    rabbit.call("PUT", "policies", rabbit.vhost, "limit",
-                body={"pattern": "^limited$", "apply-to": "queues", "definition": {"max-length": 10}})
+    rabbit.call(
+        "PUT",
+        "policies",
+        rabbit.vhost,
+        "limit",
+        body={"pattern": "^limited$", "apply-to": "queues", "definition": {"max-length": 10}},
+    )
     for _ in range(4):  # the limit: one more would be refused (reject-publish)
         rabbit.publish("", "capped")
     for _ in range(9):

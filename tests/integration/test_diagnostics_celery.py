@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Rabbit, wait_for
-from visualiser import Visualiser, create_app
+from tests.conftest import MANAGEMENT_URL, Rabbit, wait_for
+from visualiser import Service, create_app, service_of
 from visualiser.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -64,9 +64,29 @@ class Worker:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "diagapp.app", "worker", "-E", "-n", self.hostname, "-Q", "slow",
-             "-P", "threads", "-c", "1", "-l", "warning", "--without-mingle", "--without-gossip"],
-            cwd=self.app_dir, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "diagapp.app",
+                "worker",
+                "-E",
+                "-n",
+                self.hostname,
+                "-Q",
+                "slow",
+                "-P",
+                "threads",
+                "-c",
+                "1",
+                "-l",
+                "warning",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=self.app_dir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def kill(self) -> None:
@@ -76,7 +96,8 @@ class Worker:
 
     def send(self, *calls: tuple[str, tuple]) -> None:
         script = "from diagapp.app import app\n" + "".join(
-            f"app.send_task({name!r}, args={args!r})\n" for name, args in calls)
+            f"app.send_task({name!r}, args={args!r})\n" for name, args in calls
+        )
         subprocess.run([str(BIN / "python"), "-c", script], cwd=self.app_dir, env=self.env, check=True, timeout=60)
 
 
@@ -105,40 +126,55 @@ def worker(app_dir: Path, rabbit: Rabbit) -> Iterator[Worker]:
 
 
 @pytest.fixture
-def service(rabbit: Rabbit, app_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Visualiser]:
+def service(rabbit: Rabbit, app_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
     monkeypatch.setenv("CELERY_BROKER_URL", rabbit.amqp_url())
-    settings = Settings(poll_interval=0.5, request_timeout=30, backoff_cap=2.0, broker_url=rabbit.amqp_url(),
-                        celery_app="diagapp.app:app",
-                        diagnostics={"received_not_started": 2, "started_not_finished": 3})
-    svc = create_app(settings)
+    settings = Settings(
+        management_url=MANAGEMENT_URL,
+        poll_interval=0.5,
+        request_timeout=30,
+        backoff_cap=2.0,
+        broker_url=rabbit.amqp_url(),
+        celery_app="diagapp.app:app",
+        diagnostics={"received_not_started": 2, "started_not_finished": 3},
+    )
+    svc = service_of(create_app(settings))
     svc.start()
     yield svc
     svc.stop()
 
 
-def finding(svc: Visualiser, vhost: str, rule: str, node: str) -> dict[str, Any] | None:
+def finding(svc: Service, vhost: str, rule: str, node: str) -> dict[str, Any] | None:
     response = svc.app.test_client().get("/api/diagnostics", query_string={"vhost": vhost})
     found = response.get_json()["findings"] if response.status_code == 200 else []
     return next((f for f in found if f["rule"] == rule and f["node"] == node), None)
 
 
-def test_tasks_waiting_and_running_long_on_a_busy_worker(service: Visualiser, rabbit: Rabbit, worker: Worker) -> None:
+def test_tasks_waiting_and_running_long_on_a_busy_worker(service: Service, rabbit: Rabbit, worker: Worker) -> None:
     worker.start()
     node = f"worker:{worker.hostname}"
-    wait_for(lambda: service.hub.view(rabbit.vhost) and node in service.hub.view(rabbit.vhost).graph.nodes,
-             CEILING, 0.25, "the worker on the graph")
+    wait_for(
+        lambda: service.hub.view(rabbit.vhost) and node in service.hub.view(rabbit.vhost).graph.nodes,
+        CEILING,
+        0.25,
+        "the worker on the graph",
+    )
     worker.send(*[("diagapp.hold", (8,))] * 3)  # one runs, two wait behind it (-c 1, prefetch 4)
-    waiting = wait_for(lambda: finding(service, rabbit.vhost, "tasks-not-started", node), CEILING, 0.25,
-                       "tasks received but not started")
+    waiting = wait_for(
+        lambda: finding(service, rabbit.vhost, "tasks-not-started", node),
+        CEILING,
+        0.25,
+        "tasks received but not started",
+    )
     assert "'diagapp.hold'" in waiting["message"] and "saturated" in waiting["message"]
-    running = wait_for(lambda: finding(service, rabbit.vhost, "tasks-running-long", node), CEILING, 0.25,
-                       "a task running long")
+    running = wait_for(
+        lambda: finding(service, rabbit.vhost, "tasks-running-long", node), CEILING, 0.25, "a task running long"
+    )
     assert "started but not finished" in running["message"]
     for rule in ("tasks-not-started", "tasks-running-long"):  # all three finish within ~24 s
         wait_for(lambda rule=rule: finding(service, rabbit.vhost, rule, node) is None, CEILING, 0.5, f"{rule} to clear")
 
 
-def test_worker_offline_leaves_its_queue_unconsumed(service: Visualiser, rabbit: Rabbit, worker: Worker) -> None:
+def test_worker_offline_leaves_its_queue_unconsumed(service: Service, rabbit: Rabbit, worker: Worker) -> None:
     worker.start()
     node = f"worker:{worker.hostname}"
 
@@ -149,20 +185,28 @@ def test_worker_offline_leaves_its_queue_unconsumed(service: Visualiser, rabbit:
 
     wait_for(online, CEILING, 0.25, "the worker online, consuming 'slow'")
     worker.kill()
-    found = wait_for(lambda: finding(service, rabbit.vhost, "worker-offline", node), CEILING, 0.25,
-                     "worker-offline")
+    found = wait_for(lambda: finding(service, rabbit.vhost, "worker-offline", node), CEILING, 0.25, "worker-offline")
     assert found["severity"] == "critical" and "'slow'" in found["message"]
     worker.start()  # same hostname: back online
-    wait_for(lambda: finding(service, rabbit.vhost, "worker-offline", node) is None, CEILING, 0.25,
-             "worker-offline to clear")
+    wait_for(
+        lambda: finding(service, rabbit.vhost, "worker-offline", node) is None, CEILING, 0.25, "worker-offline to clear"
+    )
 
 
-def test_celery_task_route_reaching_no_queue(service: Visualiser, rabbit: Rabbit) -> None:
-    found = wait_for(lambda: finding(service, rabbit.vhost, "task-route-unroutable", "exchange:nowhere"),
-                     CEILING, 0.25, "the lost task's route")
+def test_celery_task_route_reaching_no_queue(service: Service, rabbit: Rabbit) -> None:
+    found = wait_for(
+        lambda: finding(service, rabbit.vhost, "task-route-unroutable", "exchange:nowhere"),
+        CEILING,
+        0.25,
+        "the lost task's route",
+    )
     assert "'diagapp.lost'" in found["message"] and "no queue" in found["message"]
     rabbit.declare_exchange("nowhere", "direct")
     rabbit.declare_queue("found")
     rabbit.bind("nowhere", "found", "lost")
-    wait_for(lambda: finding(service, rabbit.vhost, "task-route-unroutable", "exchange:nowhere") is None,
-             CEILING, 0.25, "the route to reach a queue")
+    wait_for(
+        lambda: finding(service, rabbit.vhost, "task-route-unroutable", "exchange:nowhere") is None,
+        CEILING,
+        0.25,
+        "the route to reach a queue",
+    )

@@ -12,12 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.brokers import BROKER, start_app
+from tests.brokers import rabbitmqctl as broker_ctl
 from tests.conftest import AUTH, MANAGEMENT, LiveServer, Rabbit, run_live, stop_live, wait_for
 from tests.faultproxy import FaultProxy
 from tests.integration.test_resync import GraphClient
@@ -28,9 +29,9 @@ pytestmark = pytest.mark.integration
 POLL = 0.5
 SOURCE = "management-api"
 EXPECTED = {  # fault -> (state shown, words the message must carry)
-    "slow": ("unreachable", "timed out"),
+    "slow": ("unreachable", "did not answer"),
     "500": ("error", "answered 500"),
-    "401": ("unauthorised", "refused the credentials"),
+    "401": ("unauthorised", "refused the user name or password"),
     "html": ("error", "non-JSON"),
     "refused": ("unreachable", "unreachable"),
 }
@@ -122,7 +123,7 @@ def test_management_api_fault_is_reported_survived_and_recovered(
 def test_app_reports_bad_credentials_without_echoing_them(rabbit: Rabbit, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "wrong-" + uuid.uuid4().hex
-    server, _ = run_live(Settings(management_url=f"http://guest:{secret}@127.0.0.1:15672", poll_interval=POLL))
+    server, _ = run_live(Settings(management_url=BROKER.management_url(password=secret), poll_interval=POLL))
     try:
         wait_for(lambda: source_state(server) == "unauthorised", message="unauthorised state")
         for path in ("/", "/healthz", "/metrics", "/api/vhosts"):
@@ -132,11 +133,54 @@ def test_app_reports_bad_credentials_without_echoing_them(rabbit: Rabbit, caplog
         stop_live(server)
 
 
+# ---- a hostile broker: answers built to exhaust us ------------------------------------------------
+
+
+def rss_mb() -> float:
+    """This process's resident memory: the app under test runs in it."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.mark.parametrize(
+    ("fault", "state", "words"),
+    [
+        ("page-bomb", "error", "claims 100000000 pages"),
+        ("trickle", "unreachable", "did not answer"),
+        ("huge", "error", "larger than 32 MiB: refused"),
+    ],
+)
+def test_a_hostile_answer_is_refused_with_memory_and_requests_bounded(
+    fault: str, state: str, words: str, live: LiveServer, proxy: FaultProxy, rabbit: Rabbit
+) -> None:
+    """page_count is not trusted (it once made the poller ask for every page at once: 3.1 GB in 25 s),
+    a body trickling a byte a second is cut at the request's overall deadline (it once hung the poll
+    with /healthz "ok" for ever), and an answer larger than any broker's is not read into memory."""
+    before = rss_mb()
+    seen_before = proxy.requests_seen
+    proxy.set_fault(fault)
+    wait_for(lambda: source_state(live) == state, timeout=30, message=f"state {state} after {fault}")
+    health = live.get("/healthz").json()
+    assert health["status"] == "degraded" and words in health["sources"][SOURCE]["last_error"]
+    polls = 3
+    for _ in range(polls):  # it keeps refusing poll after poll, with backoff, never following the bomb
+        last = live.get("/healthz").json()["sources"][SOURCE]["since"]
+        wait_for(lambda seen=seen_before: proxy.requests_seen > seen, timeout=15, message="another poll")
+        seen_before = proxy.requests_seen
+        assert live.get("/healthz").json()["sources"][SOURCE]["since"] == last
+    assert proxy.requests_seen < 200  # a handful of listings per poll, not a hundred million pages
+    assert rss_mb() - before < 150  # bounded: the answers above were 3.1 GB and 1.3 GB of RSS before
+    assert queue_names(live, rabbit.vhost) == ["billing"]  # the last graph stays
+    proxy.clear()
+    wait_for(lambda: source_state(live) == "ok", timeout=30, message="recovery")
+
+
 # ---- the real broker going away --------------------------------------------------------------
 
 
 def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+    broker_ctl(BROKER, *args)
 
 
 @pytest.mark.disruptive
@@ -148,14 +192,19 @@ def test_broker_stop_and_start(rabbit: Rabbit, request: pytest.FixtureRequest) -
         client = GraphClient(server.url, rabbit.vhost).connect()
         rabbitmqctl("stop_app")
         try:
-            wait_for(lambda: source_state(server) not in ("ok", "starting"), timeout=2 * POLL + 2,
-                     message="stale within two poll intervals (plus the request timeout)")
+            wait_for(
+                lambda: source_state(server) not in ("ok", "starting"),
+                timeout=2 * POLL + 2,
+                message="stale within two poll intervals (plus the request timeout)",
+            )
             wait_for(lambda: any(s["status"]["state"] != "ok" for s in client.statuses), message="stale on the socket")
             assert queue_names(server, rabbit.vhost) == ["billing"]
         finally:
-            rabbitmqctl("start_app")
+            start_app(BROKER)
         rabbitmqctl("await_startup")
-        wait_for(lambda: source_state(server) == "ok", timeout=10, message="recovered within 10 s of the broker's return")
+        wait_for(
+            lambda: source_state(server) == "ok", timeout=10, message="recovered within 10 s of the broker's return"
+        )
         assert_no_duplicates(server, rabbit.vhost)
         client.disconnect()
     finally:

@@ -18,6 +18,7 @@ import pytest
 import requests
 from kombu import Connection
 
+from tests.brokers import BROKER
 from tests.conftest import AUTH, MANAGEMENT, run_live, stop_live, wait_for
 from tests.fixtures.recorded import management_calls
 from visualiser.config import Settings
@@ -52,15 +53,20 @@ def make_user() -> Iterator:
 
 
 def client_for(user: str, password: str) -> ManagementClient:
-    return ManagementClient(f"http://{quote(user, safe='')}:{password}@127.0.0.1:15672", timeout=10)
+    return ManagementClient(BROKER.management_url(user, password), timeout=10)
 
 
 def populate(rabbit) -> Connection:
     rabbit.declare_exchange("orders", "topic")
     rabbit.declare_queue("orders.new")
     rabbit.bind("orders", "orders.new", "order.*")
-    rabbit.call("PUT", "policies", rabbit.vhost, "limit", body={"pattern": "^orders", "apply-to": "queues",
-                                                                 "definition": {"max-length": 10}})
+    rabbit.call(
+        "PUT",
+        "policies",
+        rabbit.vhost,
+        "limit",
+        body={"pattern": "^orders", "apply-to": "queues", "definition": {"max-length": 10}},
+    )
     connection = Connection(rabbit.amqp_url(), transport_options={"client_properties": {"connection_name": "ro-test"}})
     connection.channel().basic_consume(queue="orders.new", consumer_tag="ro-consumer", callback=lambda m: None)
     return connection
@@ -68,8 +74,11 @@ def populate(rabbit) -> Connection:
 
 def grant_nothing(user: str, vhost: str) -> None:
     """rabbitmqctl set_permissions -p VHOST USER '^$' '^$' '^$': access to the vhost, no rights in it."""
-    admin("PUT", f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
-          {"configure": "^$", "write": "^$", "read": "^$"})
+    admin(
+        "PUT",
+        f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+        {"configure": "^$", "write": "^$", "read": "^$"},
+    )
 
 
 def test_monitoring_tag_alone_lists_vhosts_but_not_their_contents(rabbit, make_user):
@@ -116,8 +125,11 @@ def test_monitoring_tag_with_empty_permissions_reads_everything(rabbit, make_use
         ("PUT", "queues/{v}/sneaky", {"durable": False}),
         ("DELETE", "queues/{v}/orders.new", None),
         ("DELETE", "exchanges/{v}/orders", None),
-        ("POST", "exchanges/{v}/amq.default/publish",
-         {"properties": {}, "routing_key": "orders.new", "payload": "x", "payload_encoding": "string"}),
+        (
+            "POST",
+            "exchanges/{v}/amq.default/publish",
+            {"properties": {}, "routing_key": "orders.new", "payload": "x", "payload_encoding": "string"},
+        ),
         ("POST", "queues/{v}/orders.new/get", {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"}),
         ("PUT", "policies/{v}/takeover", {"pattern": ".*", "definition": {"max-length": 0}}),
     ],
@@ -159,8 +171,9 @@ def test_the_app_runs_live_as_a_monitoring_user(rabbit, make_user):
     user, password = make_user("monitoring")
     grant_nothing(user, rabbit.vhost)
     rabbit.declare_queue("seen-by-monitoring")
-    server, _ = run_live(Settings(management_url=f"http://{user}:{password}@127.0.0.1:15672", poll_interval=0.5))
+    server, _ = run_live(Settings(management_url=BROKER.management_url(user, password), poll_interval=0.5))
     try:
+
         def queue_ids():
             response = server.get("/api/topology", params={"vhost": rabbit.vhost})
             return response.ok and {n["id"] for n in response.json()["nodes"]}

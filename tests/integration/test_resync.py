@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import socketio
 
-from benchmarks.socket_load import InOrderClient
 from tests.conftest import MANAGEMENT, LiveServer, Rabbit, run_live, stop_live, wait_for
+from tests.synthetic import InOrderClient
 from visualiser.config import Settings
 from visualiser.model.diff import apply_patch
 from visualiser.model.topology import Graph
@@ -132,8 +132,10 @@ def test_reconnecting_client_ends_identical_to_a_fresh_page(live: LiveServer, ra
     client.reconnect()
     assert client.version > missed_version
     rabbit.bind("orders", "returns", "order.returned")  # and patches flow again after the return
-    wait_for(lambda: any(e.get("routing_key") == "order.returned" for e in client.graph.edges.values()),
-             message="a patch after reconnecting")
+    wait_for(
+        lambda: any(e.get("routing_key") == "order.returned" for e in client.graph.edges.values()),
+        message="a patch after reconnecting",
+    )
     fresh_page(live, rabbit.vhost, client)
     names = [n["name"] for n in client.graph.nodes.values() if n["kind"] == "queue"]
     assert sorted(names) == ["audit", "billing", "returns"]

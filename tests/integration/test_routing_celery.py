@@ -12,14 +12,18 @@ import re
 from dataclasses import replace
 
 import amqp
+import pytest
 from celery import Celery
 from kombu import Connection, Exchange, Queue
 
-from tests.conftest import MANAGEMENT, Rabbit, wait_for
-from visualiser import create_app
+from tests.brokers import BROKER
+from tests.conftest import MANAGEMENT_URL, Rabbit, wait_for
+from visualiser import create_app, service_of
 from visualiser.config import Settings
 
-app = Celery("routing_sample", broker="amqp://guest:guest@127.0.0.1:5672/unset", set_as_current=False)
+pytestmark = pytest.mark.integration
+
+app = Celery("routing_sample", broker=BROKER.amqp_url("unset"), set_as_current=False)
 app.conf.task_queues = [
     Queue("default"),
     Queue("images", Exchange("media", type="topic"), routing_key="image.#"),
@@ -44,10 +48,12 @@ class LegacyRouter:
 app.conf.task_routes = [
     route_by_function,
     LegacyRouter(),
-    {"sample.exact": {"queue": "for_task_high"}, "sample.glob_*": "images",
-     re.compile(r"sample\.re_\d+"): {"queue": "default"}},
+    {
+        "sample.exact": {"queue": "for_task_high"},
+        "sample.glob_*": "images",
+        re.compile(r"sample\.re_\d+"): {"queue": "default"},
+    },
 ]
-
 
 
 def noop() -> None:
@@ -56,9 +62,10 @@ def noop() -> None:
 
 TASKS = ("plain", "exact", "glob_one", "re_42", "by_function", "by_class")
 for short in TASKS:
-    app.task(name=f"sample.{short}")(noop)
-app.task(name="sample.own_queue", queue="for_task_high")(noop)
-app.task(name="sample.nowhere", queue="nowhere")(noop)
+    app.task(name=f"sample.{short}", shared=False)(noop)
+app.task(name="sample.own_queue", queue="for_task_high", shared=False)(noop)
+app.task(name="sample.nowhere", queue="nowhere", shared=False)(noop)
+app.finalize()  # its own tasks only, whatever other apps the suite loads later
 
 
 def drain(url: str, queues: list[str]) -> dict[str, set[str]]:
@@ -78,13 +85,15 @@ def test_celery_routes_match_where_celery_really_sends(rabbit: Rabbit) -> None:
         for queue in app.amqp.queues.values():
             queue(conn.default_channel).declare()
         Exchange("fanouts", "fanout", durable=False)(conn.default_channel).declare()
-    settings = replace(Settings(), management_url=f"http://guest:guest@{MANAGEMENT.split('//')[1]}",
-                       poll_interval=0.5, celery_app=f"{__name__}:app")
-    service = create_app(settings)
+    settings = replace(Settings(), management_url=MANAGEMENT_URL, poll_interval=0.5, celery_app=f"{__name__}:app")
+    service = service_of(create_app(settings))
     service.start()
     try:
-        wait_for(lambda: (view := service.hub.view(rabbit.vhost)) and view.entities.queue("images"), timeout=60,
-                 message="the poller to see the vhost")
+        wait_for(
+            lambda: (view := service.hub.view(rabbit.vhost)) and view.entities.queue("images"),
+            timeout=60,
+            message="the poller to see the vhost",
+        )
         client = service.app.test_client()
         answer = client.get("/api/celery/tasks", query_string={"vhost": rabbit.vhost})
         assert answer.status_code == 200, answer.get_json()
@@ -93,6 +102,11 @@ def test_celery_routes_match_where_celery_really_sends(rabbit: Rabbit) -> None:
         # Shared tasks from elsewhere in the process attach to every app: compare only ours.
         predicted = {t["task"]: t for t in answer.get_json()["tasks"] if t["task"].startswith("sample.")}
         assert set(predicted) == {f"sample.{short}" for short in (*TASKS, "own_queue", "nowhere")}
+        # Declared with a queue in task_queues (or created for one), never published through: Celery
+        # sends to a direct queue through the default exchange.
+        unused = {e["exchange"]: e for e in answer.get_json()["unused_exchanges"]}
+        assert set(unused) == {"default", "tasks", "nowhere"}
+        assert unused["tasks"]["queues"] == ["for_task_high"] and "default exchange" in unused["tasks"]["note"]
 
         for name in predicted:
             app.tasks[name].apply_async()
@@ -121,9 +135,8 @@ def test_single_task_route_and_bad_input(rabbit: Rabbit) -> None:
     with Connection(rabbit.amqp_url()) as conn:
         for queue in app.amqp.queues.values():
             queue(conn.default_channel).declare()
-    settings = replace(Settings(), management_url=f"http://guest:guest@{MANAGEMENT.split('//')[1]}",
-                       poll_interval=0.5, celery_app=f"{__name__}:app")
-    service = create_app(settings)
+    settings = replace(Settings(), management_url=MANAGEMENT_URL, poll_interval=0.5, celery_app=f"{__name__}:app")
+    service = service_of(create_app(settings))
     service.start()
     try:
         wait_for(lambda: service.hub.view(rabbit.vhost), timeout=60, message="the poller to see the vhost")
@@ -144,8 +157,7 @@ def test_single_task_route_and_bad_input(rabbit: Rabbit) -> None:
 def test_internal_exchange_really_refuses_publishes(rabbit: Rabbit) -> None:
     """The simulator says 'internal: refused'; the broker closes the channel with access-refused."""
     rabbit.declare_exchange("inner", "fanout", internal=True)
-    connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest",
-                                 virtual_host=rabbit.vhost)
+    connection = amqp.Connection(host=BROKER.amqp_host, userid="guest", password="guest", virtual_host=rabbit.vhost)
     connection.connect()
     try:
         channel = connection.channel()

@@ -24,11 +24,14 @@ from typing import Any
 import amqp
 import pytest
 
+from tests.brokers import BROKER
 from tests.conftest import Rabbit, wait_for
 from visualiser.model.entities import VhostSnapshot
 from visualiser.routing import route
 from visualiser.sources.management_api import BINDING_COLUMNS, EXCHANGE_COLUMNS, QUEUE_COLUMNS
 from visualiser.sources.normalise import vhost_snapshot
+
+pytestmark = pytest.mark.integration
 
 SEED = int(os.environ.get("ROUTING_DIFF_SEED", "20261125"))
 TOPOLOGIES = int(os.environ.get("ROUTING_DIFF_TOPOLOGIES", "50"))
@@ -132,8 +135,15 @@ def random_topology(rng: random.Random) -> Topology:
     policies = []
     priorities = rng.sample(range(10), 3)  # distinct: the broker's tie-break is not observable
     for i in range(rng.choice((0, 1, 1, 2, 3))):
-        policies.append(TPolicy(f"p{i}", rng.choice(POLICY_PATTERNS), rng.choice(("all", "exchanges", "queues")),
-                                priorities[i], rng.choice([*exchange_names, "missing"])))
+        policies.append(
+            TPolicy(
+                f"p{i}",
+                rng.choice(POLICY_PATTERNS),
+                rng.choice(("all", "exchanges", "queues")),
+                priorities[i],
+                rng.choice([*exchange_names, "missing"]),
+            )
+        )
     return Topology(tuple(exchanges), queues, tuple(sorted(bindings, key=repr)), tuple(policies))
 
 
@@ -191,18 +201,29 @@ class Broker:
     def declare(self) -> None:
         for exchange in self.topology.exchanges:
             arguments = {"alternate-exchange": exchange.alternate} if exchange.alternate else {}
-            self.http("PUT", "exchanges", self.rabbit.vhost, exchange.name,
-                      body={"type": exchange.type, "durable": False, "internal": exchange.internal, "arguments": arguments})
+            self.http(
+                "PUT",
+                "exchanges",
+                self.rabbit.vhost,
+                exchange.name,
+                body={"type": exchange.type, "durable": False, "internal": exchange.internal, "arguments": arguments},
+            )
         for queue in self.topology.queues:
-            self.channel.queue_declare(queue, durable=False, auto_delete=False)
+            self.channel.queue_declare(
+                queue, durable=True, auto_delete=False
+            )  # 4.3 refuses transient non-exclusive queues
         for b in self.topology.bindings:
             if b.destination_type == "queue":
                 self.channel.queue_bind(b.destination, b.source, b.routing_key, arguments=dict(b.arguments))
             else:
                 self.channel.exchange_bind(b.destination, b.source, b.routing_key, arguments=dict(b.arguments))
         for p in self.topology.policies:
-            body = {"pattern": p.pattern, "apply-to": p.apply_to, "priority": p.priority,
-                    "definition": {"alternate-exchange": p.alternate}}
+            body = {
+                "pattern": p.pattern,
+                "apply-to": p.apply_to,
+                "priority": p.priority,
+                "definition": {"alternate-exchange": p.alternate},
+            }
             self.http("PUT", "policies", self.rabbit.vhost, p.name, body=body)
         self.channel.confirm_select()
 
@@ -211,14 +232,23 @@ class Broker:
         vhost = self.rabbit.vhost
 
         def listing(kind: str, columns: str) -> list[dict[str, Any]]:
-            return self.rabbit.session.get(self.rabbit._url(kind, vhost), params={"columns": columns}, timeout=60).json()
+            return self.rabbit.session.get(
+                self.rabbit._url(kind, vhost), params={"columns": columns}, timeout=60
+            ).json()
 
         policies = self.http("GET", "policies", vhost)
+        # The simulator follows the broker's version, as live mode does (routing/semantics.py).
+        version = self.rabbit.call("GET", "overview").json()["rabbitmq_version"]
 
         def read() -> VhostSnapshot | None:
-            snap = vhost_snapshot(vhost, exchanges=listing("exchanges", EXCHANGE_COLUMNS),
-                                  queues=listing("queues", QUEUE_COLUMNS),
-                                  bindings=listing("bindings", BINDING_COLUMNS), policies=policies)
+            snap = vhost_snapshot(
+                vhost,
+                exchanges=listing("exchanges", EXCHANGE_COLUMNS),
+                queues=listing("queues", QUEUE_COLUMNS),
+                bindings=listing("bindings", BINDING_COLUMNS),
+                policies=policies,
+                broker_version=version,
+            )
             settled = all(e.policy == expected_policy(snap, e.name) for e in snap.exchanges if e.name)
             return snap if settled else None
 
@@ -243,8 +273,10 @@ def expected_policy(snapshot: VhostSnapshot, name: str) -> str | None:
 
 
 def without_policy_names(snapshot: VhostSnapshot) -> VhostSnapshot:
-    """As a definitions export sees it: no policy attribution, we resolve it ourselves."""
-    return replace(snapshot, exchanges=tuple(replace(e, policy=None) for e in snapshot.exchanges))
+    """As a definitions export sees it: no policy attribution, we match the patterns ourselves."""
+    from visualiser.model.policies import resolve_policies
+
+    return resolve_policies(replace(snapshot, exchanges=tuple(replace(e, policy=None) for e in snapshot.exchanges)))
 
 
 @dataclass
@@ -313,8 +345,9 @@ def tidy(t: Topology, m: TMessage) -> Topology:
     named = {m.exchange, m.routing_key, *(k for _, v in m.headers if isinstance(v, list) for k in v)}
     named |= {b.source for b in t.bindings} | {b.destination for b in t.bindings}
     named |= {e.alternate for e in t.exchanges} | {p.alternate for p in t.policies}
-    return replace(t, exchanges=tuple(e for e in t.exchanges if e.name in named),
-                   queues=tuple(q for q in t.queues if q in named))
+    return replace(
+        t, exchanges=tuple(e for e in t.exchanges if e.name in named), queues=tuple(q for q in t.queues if q in named)
+    )
 
 
 # ---- the test --------------------------------------------------------------------------------------
@@ -322,8 +355,9 @@ def tidy(t: Topology, m: TMessage) -> Topology:
 
 @pytest.fixture
 def lab(rabbit: Rabbit) -> Iterator[Lab]:
-    connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest",
-                                 virtual_host=rabbit.vhost, connect_timeout=30)
+    connection = amqp.Connection(
+        host=BROKER.amqp_host, userid="guest", password="guest", virtual_host=rabbit.vhost, connect_timeout=30
+    )
     connection.connect()
     yield Lab(rabbit, connection)
     connection.close()

@@ -53,8 +53,7 @@ def hub():
 def test_poller_keeps_the_last_graph_while_failing_and_recovers(hub):
     state = FakeManagement()
     with ManagementServer(state) as server:
-        poller = ManagementPoller(ManagementClient(server.url(), timeout=2), hub, interval=0.5,
-                                  backoff_cap=4)
+        poller = ManagementPoller(ManagementClient(server.url(), timeout=2), hub, interval=0.5, backoff_cap=4)
         assert poller.poll_once() == 0.5
         hub.drain()
         good = hub.view(VHOST)

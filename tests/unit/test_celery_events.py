@@ -15,16 +15,35 @@ MALFORMED = json.loads((FIXTURES / "celery_events_malformed.json").read_text())
 
 
 def replay(message: dict) -> list[tuple[dict | None, str | None]]:
-    return list(events_of(message["body"].encode("utf-8", "surrogatepass"), message["content_type"],
-                          message["content_encoding"], received=1.0))
+    return list(
+        events_of(
+            message["body"].encode("utf-8", "surrogatepass"),
+            message["content_type"],
+            message["content_encoding"],
+            received=1.0,
+        )
+    )
 
 
 def test_every_recorded_event_is_accepted_and_batches_are_unpacked():
     results = [pair for message in RECORDED for pair in replay(message)]
     assert [reason for _, reason in results if reason] == []
     kinds = {event["type"] for event, _ in results}
-    assert {"worker-online", "worker-heartbeat", "worker-offline", "task-sent", "task-received",
-            "task-started", "task-succeeded", "task-failed", "task-retried"} <= kinds <= KNOWN_TYPES
+    assert (
+        {
+            "worker-online",
+            "worker-heartbeat",
+            "worker-offline",
+            "task-sent",
+            "task-received",
+            "task-started",
+            "task-succeeded",
+            "task-failed",
+            "task-retried",
+        }
+        <= kinds
+        <= KNOWN_TYPES
+    )
     batches = [m for m in RECORDED if m["body"].startswith("[")]
     assert batches, "the recording should include Celery's batched task events"
     assert len(results) > len(RECORDED)

@@ -21,8 +21,11 @@ def test_unreachable_broker_is_reported_without_the_password(caplog):
     source = CeleryEventsSource(url, hub, sink=lambda batch: None, backoff_cap=0.5)
     source.start()
     try:
-        status = wait_for(lambda: (lambda s: s if s and s.state == "unreachable" else None)(
-            hub.statuses().get("celery-events")), 20, message="unreachable status")
+        status = wait_for(
+            lambda: (lambda s: s if s and s.state == "unreachable" else None)(hub.statuses().get("celery-events")),
+            20,
+            message="unreachable status",
+        )
         wait_for(lambda: source.backoff.failures >= 3, 20, message="repeated retries")
     finally:
         source.stop()

@@ -14,8 +14,12 @@ RECORDED = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "celer
 def recorded_events() -> list[dict]:
     events = []
     for message in RECORDED:
-        for event, _ in events_of(message["body"].encode(), message["content_type"], message["content_encoding"],
-                                  received=1000.0 + message["at"]):
+        for event, _ in events_of(
+            message["body"].encode(),
+            message["content_type"],
+            message["content_encoding"],
+            received=1000.0 + message["at"],
+        ):
             events.append(event)
     return events
 
@@ -44,8 +48,13 @@ def test_replay_gives_each_task_its_final_state_route_and_worker():
     tasks = state.tasks_json(1000)
     charges = [t for t in tasks if t["name"] == "shop.tasks.charge_card"]
     assert len(charges) == 20
-    assert all(t["state"] == "succeeded" and t["worker"] == "payments@recorder" and t["queue"] == "payments"
-               and t["runtime"] > 0 for t in charges)
+    assert all(
+        t["state"] == "succeeded"
+        and t["worker"] == "payments@recorder"
+        and t["queue"] == "payments"
+        and t["runtime"] > 0
+        for t in charges
+    )
     [report] = [t for t in tasks if t["name"] == "shop.tasks.nightly_report"]
     assert report["state"] == "failed" and "FileNotFoundError" in report["exception"]
     syncs = [t for t in tasks if t["name"] == "shop.tasks.sync_stock"]
@@ -94,8 +103,16 @@ def test_a_retried_task_is_received_again():
 def test_memory_stays_bounded_whatever_the_event_count():
     state = CeleryState(max_tasks=100, max_workers=5, max_names=10, max_queues=10)
     for n in range(5000):
-        state.apply({"type": "task-sent", "uuid": f"u{n}", "name": f"name{n % 50}", "queue": f"q{n % 30}",
-                     "exchange": "", "received": float(n)})
+        state.apply(
+            {
+                "type": "task-sent",
+                "uuid": f"u{n}",
+                "name": f"name{n % 50}",
+                "queue": f"q{n % 30}",
+                "exchange": "",
+                "received": float(n),
+            }
+        )
         state.apply({"type": "worker-heartbeat", "hostname": f"w{n % 20}", "received": float(n)})
     assert len(state.tasks) == 100 and len(state.workers) == 5
     assert len(state.names) == 10 and len(state.pending) <= 10 and len(state.default_routed) <= 10

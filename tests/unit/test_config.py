@@ -23,7 +23,10 @@ def test_defaults():
     settings = load_settings([], {})
     assert settings == Settings()
     assert (settings.poll_interval, settings.management_url, settings.mode) == (
-        2.0, "http://guest:guest@localhost:15672", "live")
+        2.0,
+        "http://guest:guest@localhost:15672",
+        "live",
+    )
 
 
 def test_each_layer_overrides_the_one_below(tmp_path):
@@ -97,15 +100,136 @@ def test_every_option_has_a_flag_and_an_env_name_in_help():
 
 
 def test_help_runs_and_shows_no_default_password():
-    result = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--management-url" in result.stdout and "guest:***@" in result.stdout
     assert "guest:guest" not in result.stdout
 
 
 def test_bad_setting_exits_2_with_one_line():
-    result = subprocess.run([sys.executable, "app.py", "--poll-interval", "soon"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "app.py", "--poll-interval", "soon"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: command line: bad value for 'poll_interval'"
+
+
+# ---- serving limits and public host names ---------------------------------------------------
+
+
+def test_serving_limits_and_public_hosts_from_each_layer(tmp_path):
+    config = write_toml(tmp_path, "header_timeout = 4\nmax_connections = 64\npublic_hosts = ['vis.example.com']\n")
+    settings = load_settings(
+        ["--config", config, "--read-timeout", "12.5"],
+        {"VISUALISER_PUBLIC_HOSTS": "vis.example.com, 10.0.0.5", "VISUALISER_MAX_CONNECTIONS": "90"},
+    )
+    assert (settings.header_timeout, settings.read_timeout, settings.max_connections) == (4.0, 12.5, 90)
+    assert settings.public_hosts == ("vis.example.com", "10.0.0.5")
+
+
+def test_the_server_and_the_host_gate_use_those_settings():
+    from visualiser.server.hosts import HostAllowlist
+    from visualiser.server.serving import Limits
+
+    settings = load_settings(
+        [
+            "--header-timeout",
+            "3",
+            "--read-timeout",
+            "7",
+            "--max-connections",
+            "40",
+            "--public-hosts",
+            "vis.example.com",
+        ],
+        {},
+    )
+    assert Limits.from_settings(settings) == Limits(header_timeout=3.0, read_timeout=7.0, max_connections=40)
+    assert Limits.from_settings(Settings()) == Limits()  # one set of defaults
+    assert HostAllowlist.from_settings(settings).allows("vis.example.com:8600")
+    assert not HostAllowlist.from_settings(Settings()).allows("vis.example.com:8600")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (
+            ["--header-timeout", "0.2"],
+            {},
+            "command line: bad value for 'header_timeout': must be a number of seconds, at least 1",
+        ),
+        (["--read-timeout", "-5"], {}, "command line: bad value for 'read_timeout': must be a number of seconds"),
+        (["--read-timeout", "nan"], {}, "command line: bad value for 'read_timeout'"),
+        (["--header-timeout", "inf"], {}, "command line: bad value for 'header_timeout'"),
+        (["--header-timeout", "soon"], {}, "command line: bad value for 'header_timeout'"),
+        (
+            [],
+            {"VISUALISER_MAX_CONNECTIONS": "0"},
+            "environment: bad value for 'max_connections': must be a whole number, at least",
+        ),
+        ([], {"VISUALISER_MAX_CONNECTIONS": "12.5"}, "environment: bad value for 'max_connections'"),
+        ([], {"VISUALISER_MAX_CONNECTIONS": "many"}, "environment: bad value for 'max_connections'"),
+        (
+            ["--public-hosts", "vis.example.com,[::1"],
+            {},
+            "command line: bad value for 'public_hosts': '\\[::1' is not a host name or IP address",
+        ),
+        (["--public-hosts", "vis.example.com:http"], {}, "command line: bad value for 'public_hosts'"),
+    ],
+)
+def test_bad_limits_and_host_names_are_one_line_errors_naming_the_option(argv, env, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(argv, env)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_limit_in_the_file_names_the_file_and_the_option(tmp_path):
+    config = write_toml(tmp_path, "max_connections = 3\n")
+    with pytest.raises(ConfigError, match=r"visualiser.toml: bad value for 'max_connections'"):
+        load_settings(["--config", config], {})
+    boolean = write_toml(tmp_path, "header_timeout = true\n")
+    with pytest.raises(ConfigError, match=r"visualiser.toml: bad value for 'header_timeout'"):
+        load_settings(["--config", boolean], {})
+
+
+# ---- URLs with credentials ------------------------------------------------------------------
+
+RESERVED_PASSWORD = "p@ss:w/rd#?%"
+
+
+def test_failover_broker_urls_are_masked_in_repr():
+    urls = (
+        "amqp://app:first-pass@h1:5672/v;amqp://app:second-pass@h2:5672/v",
+        "amqp://app:first-pass@h1:5672/v,amqp://app:second-pass@h2:5672/v",
+    )
+    for url in urls:
+        shown = repr(load_settings(["--broker-url", url], {}))
+        assert "first-pass" not in shown and "second-pass" not in shown
+        assert "amqp://app:***@h1:5672/v" in shown and "amqp://app:***@h2:5672/v" in shown
+
+
+@pytest.mark.parametrize("option", ["--management-url", "--broker-url"])
+@pytest.mark.parametrize(
+    "template", ["{scheme}://watcher:{password}@mq-host:{port}/", "{scheme}://watcher:12/{password}@mq-host:{port}/"]
+)
+def test_a_password_with_unencoded_reserved_characters_is_refused_without_echoing_it(option, template):
+    scheme, port = ("http", 15672) if option == "--management-url" else ("amqp", 5672)
+    url = template.format(scheme=scheme, password=RESERVED_PASSWORD, port=port)
+    with pytest.raises(ConfigError) as caught:
+        load_settings([option, url], {})
+    message = str(caught.value)
+    name = option[2:].replace("-", "_")
+    assert message.startswith(f"command line: bad value for '{name}': ") and "\n" not in message
+    assert "percent-encode" in message and "%23" in message
+    for fragment in ("p@ss", "ss:w", "w/rd", "rd#", "12/", "watcher", "mq-host"):
+        assert fragment not in message, fragment
+
+
+@pytest.mark.parametrize("option", ["--management-url", "--broker-url"])
+def test_a_percent_encoded_password_is_accepted(option):
+    from urllib.parse import quote
+
+    scheme, port = ("http", 15672) if option == "--management-url" else ("amqp", 5672)
+    url = f"{scheme}://watcher:{quote(RESERVED_PASSWORD, safe='')}@broker:{port}/"
+    settings = load_settings([option, url], {})
+    assert quote(RESERVED_PASSWORD, safe="") not in repr(settings) and RESERVED_PASSWORD not in repr(settings)

@@ -20,8 +20,9 @@ STRUCTURE = ("binding", "dead-letter", "alternate")
 def structure(graph):
     """What a definitions export and a live listing must agree on: no depths, no consumers."""
     nodes = {n["id"]: (n["kind"], n.get("type")) for n in graph.nodes.values() if n["kind"] in ("exchange", "queue")}
-    edges = {e["id"]: (e["source"], e["target"], e["routing_key"]) for e in graph.edges.values()
-             if e["kind"] in STRUCTURE}
+    edges = {
+        e["id"]: (e["source"], e["target"], e["routing_key"]) for e in graph.edges.values() if e["kind"] in STRUCTURE
+    }
     return nodes, edges
 
 
@@ -29,7 +30,11 @@ def structure(graph):
 def test_both_forms_give_the_live_graph_structure(form):
     snapshot = load_definitions(str(definitions_path(form)))
     assert list(snapshot.vhosts) == [VHOST]
-    assert snapshot.broker == {"rabbitmq_version": "3.10.8"}
+    assert snapshot.broker["rabbitmq_version"] == "3.10.8"
+    assert snapshot.vhosts[VHOST].broker_version == "3.10.8"  # the simulator follows that version's rules
+    # No depths in a definitions file: unknown, said so, never zero.
+    assert snapshot.broker["figures"]["depths"] == "none" and snapshot.broker["missing"]
+    assert all(q.messages_ready is None and q.consumers is None for q in snapshot.vhosts[VHOST].queues)
     assert structure(build_graph(snapshot.vhosts[VHOST])) == structure(build_graph(vhost_snapshot()))
 
 
@@ -40,14 +45,18 @@ def test_queue_policies_are_resolved_like_the_broker(form):
     for queue in vhost.queues:
         expected = live.queue(queue.name)
         assert (queue.policy, queue.effective_policy_definition) == (
-            expected.policy, expected.effective_policy_definition), queue.name
+            expected.policy,
+            expected.effective_policy_definition,
+        ), queue.name
 
 
 def test_builtin_exchanges_are_added_back():
     data = definitions("vhost")
     assert not any(e["name"].startswith("amq.") for e in data["exchanges"])
     vhost = parse_definitions(data).vhosts[VHOST]
-    assert {"", "amq.direct", "amq.topic", "amq.fanout", "amq.headers", "amq.match"} <= {e.name for e in vhost.exchanges}
+    assert {"", "amq.direct", "amq.topic", "amq.fanout", "amq.headers", "amq.match"} <= {
+        e.name for e in vhost.exchanges
+    }
 
 
 def test_single_vhost_export_without_any_vhost_hint_uses_the_given_name():

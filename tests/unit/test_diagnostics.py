@@ -10,13 +10,14 @@ import pytest
 from tests.conftest import snapshot_of
 from visualiser.config import ConfigError, load_settings
 from visualiser.diagnostics.celery_rules import CELERY_RULES, CeleryView, InFlight, TaskTarget
-from visualiser.diagnostics.feature import Diagnostics, FindingsPusher
 from visualiser.diagnostics.history import HistoryStore, QueueHistory, time_to_drain
 from visualiser.diagnostics.rules import Context, Issue, evaluate
+from visualiser.diagnostics.service import Diagnostics, FindingsPusher
 from visualiser.diagnostics.thresholds import Thresholds, parse_thresholds
 from visualiser.diagnostics.tracker import FindingTracker
 from visualiser.hub import Hub, VhostView
 from visualiser.model.entities import Binding, Consumer, Exchange, Policy, Queue, VhostSnapshot
+from visualiser.model.policies import resolve_policies
 from visualiser.model.topology import build_graph
 
 # messages_ready of a queue fed 2 msg/s with no consumer, sampled every second from the
@@ -49,8 +50,9 @@ def issues(snapshot: VhostSnapshot, history: QueueHistory | None = None, **limit
 
 def vhost(*queues: Queue, exchanges=(), bindings=(), consumers=(), policies=()) -> VhostSnapshot:
     base = (Exchange("", "direct"),)
-    return VhostSnapshot("/", base + tuple(exchanges), tuple(queues), tuple(bindings), tuple(consumers),
-                         policies=tuple(policies))
+    return VhostSnapshot(
+        "/", base + tuple(exchanges), tuple(queues), tuple(bindings), tuple(consumers), policies=tuple(policies)
+    )
 
 
 # ---- history ----------------------------------------------------------------------------------
@@ -114,9 +116,11 @@ def test_not_consuming_and_unacked_stuck_are_told_apart() -> None:
     idle = Queue("idle", messages_ready=4, consumers=1)
     stuck = Queue("stuck", messages_ready=4, messages_unacknowledged=2, consumers=1)
     moving = Queue("moving", messages_ready=4, consumers=1, rates={"deliver_get": 3.0})
-    consumers = [Consumer("idle", "c1", "ch1", "conn", prefetch_count=10),
-                 Consumer("stuck", "c2", "ch2", "conn", prefetch_count=2),
-                 Consumer("moving", "c3", "ch3", "conn", prefetch_count=2)]
+    consumers = [
+        Consumer("idle", "c1", "ch1", "conn", prefetch_count=10),
+        Consumer("stuck", "c2", "ch2", "conn", prefetch_count=2),
+        Consumer("moving", "c3", "ch3", "conn", prefetch_count=2),
+    ]
     found = issues(vhost(idle, stuck, moving, consumers=consumers))
     assert found[("not-consuming", "queue:idle")].hold == Thresholds().stall_seconds
     assert ("not-consuming", "queue:stuck") not in found
@@ -128,10 +132,12 @@ def test_not_consuming_and_unacked_stuck_are_told_apart() -> None:
 
 
 def test_unroutable_needs_publishes_in_and_none_out_and_no_alternate() -> None:
-    exchanges = [Exchange("drops", rates={"publish_in": 2.0}),
-                 Exchange("routes", rates={"publish_in": 2.0, "publish_out": 2.0}),
-                 Exchange("has-ae", arguments={"alternate-exchange": "ae"}, rates={"publish_in": 2.0}),
-                 Exchange("ae", "fanout")]
+    exchanges = [
+        Exchange("drops", rates={"publish_in": 2.0}),
+        Exchange("routes", rates={"publish_in": 2.0, "publish_out": 2.0}),
+        Exchange("has-ae", arguments={"alternate-exchange": "ae"}, rates={"publish_in": 2.0}),
+        Exchange("ae", "fanout"),
+    ]
     found = issues(vhost(exchanges=exchanges))
     assert found[("unroutable", "exchange:drops")].polls == 2
     assert ("unroutable", "exchange:routes") not in found and ("unroutable", "exchange:has-ae") not in found
@@ -142,7 +148,7 @@ def test_unroutable_needs_publishes_in_and_none_out_and_no_alternate() -> None:
 def test_alternate_exchange_missing_from_argument_or_policy() -> None:
     policy = Policy("ae", "^by-policy$", "exchanges", 0, {"alternate-exchange": "nowhere"})
     exchanges = [Exchange("by-arg", arguments={"alternate-exchange": "gone"}), Exchange("by-policy")]
-    found = issues(vhost(exchanges=exchanges, policies=[policy]))
+    found = issues(resolve_policies(vhost(exchanges=exchanges, policies=[policy])))
     assert "'gone' does not exist" in found[("alternate-missing", "exchange:by-arg")].message
     assert "'nowhere' does not exist" in found[("alternate-missing", "exchange:by-policy")].message
 
@@ -156,10 +162,18 @@ def test_dead_letter_missing_unrouted_cycle_and_filling() -> None:
         Queue("fed", arguments={"x-dead-letter-exchange": "dlq-ex"}),
         Queue("dlq", messages_ready=7),
     ]
-    exchanges = [Exchange("dlx", "direct"), Exchange("to-a", "fanout"), Exchange("to-b", "fanout"),
-                 Exchange("dlq-ex", "fanout")]
-    bindings = [Binding("dlx", "dlq", "queue", "other"), Binding("to-a", "a", "queue"), Binding("to-b", "b", "queue"),
-                Binding("dlq-ex", "dlq", "queue")]
+    exchanges = [
+        Exchange("dlx", "direct"),
+        Exchange("to-a", "fanout"),
+        Exchange("to-b", "fanout"),
+        Exchange("dlq-ex", "fanout"),
+    ]
+    bindings = [
+        Binding("dlx", "dlq", "queue", "other"),
+        Binding("to-a", "a", "queue"),
+        Binding("to-b", "b", "queue"),
+        Binding("dlq-ex", "dlq", "queue"),
+    ]
     found = issues(vhost(*queues, exchanges=exchanges, bindings=bindings))
     assert found[("dlx-missing", "queue:lost")].severity == "critical"
     assert "'failed'" in found[("dlx-unrouted", "queue:unbound")].message
@@ -181,8 +195,12 @@ def test_default_exchange_only_skips_bound_exclusive_and_server_named_queues() -
 
 
 def test_max_length_takes_the_lower_of_argument_and_policy() -> None:
-    at_limit = Queue("at", messages_ready=10, arguments={"x-max-length": 100, "x-overflow": "reject-publish"},
-                     effective_policy_definition={"max-length": 10})
+    at_limit = Queue(
+        "at",
+        messages_ready=10,
+        arguments={"x-max-length": 100, "x-overflow": "reject-publish"},
+        effective_policy_definition={"max-length": 10},
+    )
     near = Queue("near", messages_ready=95, arguments={"x-max-length": 100})
     far = Queue("far", messages_ready=50, arguments={"x-max-length": 100})
     found = issues(vhost(at_limit, near, far))
@@ -234,8 +252,14 @@ def test_a_graph_refresh_is_not_counted_as_another_poll() -> None:
 def test_findings_sort_by_severity_then_age() -> None:
     tracker = FindingTracker()
     tracker.update(T0, [Issue("a", "info", "queue:old", "")])
-    found = tracker.update(T0 + 1, [Issue("a", "info", "queue:old", ""), Issue("b", "critical", "queue:new", ""),
-                                    Issue("c", "warning", "queue:mid", "")])
+    found = tracker.update(
+        T0 + 1,
+        [
+            Issue("a", "info", "queue:old", ""),
+            Issue("b", "critical", "queue:new", ""),
+            Issue("c", "warning", "queue:mid", ""),
+        ],
+    )
     assert [f.severity for f in found] == ["critical", "warning", "info"]
 
 
@@ -260,8 +284,9 @@ def test_api_serves_findings_and_history_and_refuses_bad_input(service, client) 
     stuck = Queue("invoices.retry", messages_ready=42)
     service.test_source.post(snapshot_of(vhost(stuck)))
     body = client.get("/api/diagnostics?vhost=/").get_json()
-    assert {"rule": "no-consumers", "severity": "warning", "node": "queue:invoices.retry"}.items() <= \
-        body["findings"][0].items()
+    assert {"rule": "no-consumers", "severity": "warning", "node": "queue:invoices.retry"}.items() <= body["findings"][
+        0
+    ].items()
     assert set(body["findings"][0]) == {"rule", "severity", "node", "message", "since"}
     history = client.get("/api/queue-history", query_string={"vhost": "/", "queue": "invoices.retry"}).get_json()
     assert history["points"][-1][1:] == [42, 0] and history["window"] == 900
@@ -307,9 +332,11 @@ def celery_context(snapshot: VhostSnapshot, workers: list[dict], view: CeleryVie
 
 def test_worker_offline_only_when_its_queue_is_left_without_consumers() -> None:
     snap = vhost(Queue("payments"), Queue("emails", consumers=1))
-    workers = [{"id": "worker:a@h", "name": "a@h", "online": False, "queues": ["payments", "emails"]},
-               {"id": "worker:b@h", "name": "b@h", "online": False, "queues": ["emails"]},
-               {"id": "worker:c@h", "name": "c@h", "online": True, "queues": ["payments"]}]
+    workers = [
+        {"id": "worker:a@h", "name": "a@h", "online": False, "queues": ["payments", "emails"]},
+        {"id": "worker:b@h", "name": "b@h", "online": False, "queues": ["emails"]},
+        {"id": "worker:c@h", "name": "c@h", "online": True, "queues": ["payments"]},
+    ]
     found = {i.key: i for i in evaluate(celery_context(snap, workers, None), CELERY_RULES)}
     assert list(found) == [("worker-offline", "worker:a@h")]
     assert "'payments'" in found[("worker-offline", "worker:a@h")].message
@@ -318,12 +345,15 @@ def test_worker_offline_only_when_its_queue_is_left_without_consumers() -> None:
 
 def test_tasks_waiting_and_running_long_group_by_worker() -> None:
     now = T0 + 1000
-    view = CeleryView(now, (
-        InFlight("received", "shop.charge", "a@h", now - 120),
-        InFlight("received", "shop.charge", "a@h", now - 5),  # recent: fine
-        InFlight("started", "shop.report", "b@h", now - 400),
-        InFlight("started", "shop.quick", "a@h", now - 2),
-    ))
+    view = CeleryView(
+        now,
+        (
+            InFlight("received", "shop.charge", "a@h", now - 120),
+            InFlight("received", "shop.charge", "a@h", now - 5),  # recent: fine
+            InFlight("started", "shop.report", "b@h", now - 400),
+            InFlight("started", "shop.quick", "a@h", now - 2),
+        ),
+    )
     found = {i.key: i for i in evaluate(celery_context(vhost(), [], view), CELERY_RULES)}
     assert set(found) == {("tasks-not-started", "worker:a@h"), ("tasks-running-long", "worker:b@h")}
     assert "1 task(s) received but not started" in found[("tasks-not-started", "worker:a@h")].message
@@ -331,35 +361,56 @@ def test_tasks_waiting_and_running_long_group_by_worker() -> None:
 
 
 def test_task_routes_reaching_no_queue() -> None:
-    snap = vhost(Queue("payments"), exchanges=[Exchange("shop", "direct")],
-                 bindings=[Binding("shop", "payments", "queue", "pay")])
-    view = CeleryView(T0, targets=(TaskTarget("shop.charge", "shop", "pay"), TaskTarget("shop.lost", "shop", "nope"),
-                                   TaskTarget("shop.mail", "", "emails"), TaskTarget("shop.direct", "", "payments")))
+    snap = vhost(
+        Queue("payments"),
+        exchanges=[Exchange("shop", "direct")],
+        bindings=[Binding("shop", "payments", "queue", "pay")],
+    )
+    view = CeleryView(
+        T0,
+        targets=(
+            TaskTarget("shop.charge", "shop", "pay"),
+            TaskTarget("shop.lost", "shop", "nope"),
+            TaskTarget("shop.mail", "", "emails"),
+            TaskTarget("shop.direct", "", "payments"),
+        ),
+    )
     found = {i.key: i for i in evaluate(celery_context(snap, [], view), CELERY_RULES)}
     assert set(found) == {("task-route-unroutable", "exchange:shop"), ("task-route-unroutable", "exchange:")}
     assert "'shop.lost' (key 'nope')" in found[("task-route-unroutable", "exchange:shop")].message
     assert "'shop.charge'" not in found[("task-route-unroutable", "exchange:shop")].message
 
 
-def test_frames_go_at_once_when_findings_change_and_figures_wait() -> None:
+def test_frames_carry_only_what_came_went_or_changed_and_figures_never_count() -> None:
     sent: list[tuple[str, dict, str | None]] = []
     hub = Hub(emit=lambda event, data, to=None: sent.append((event, data, to)))
-    clock = [0.0]
-    pusher = FindingsPusher(hub, figures_every=5, clock=lambda: clock[0])
-    one = {"rule": "no-consumers", "node": "queue:q", "severity": "warning", "message": "3 ready", "since": T0}
+    pusher = FindingsPusher(hub)
+    one = {"rule": "no-consumers", "node": "queue:q", "severity": "warning", "message": "3 messages ready", "since": T0}
+    two = {**one, "rule": "backlog-growing", "message": "growing 1.5/s for 2 min"}
     pusher.changed("/", [one])
-    clock[0] = 1
-    pusher.changed("/", [{**one, "message": "4 ready"}])  # only a figure: held back
-    assert len(sent) == 1 and sent[0][2] == "vhost:/"
-    pusher.changed("/", [{**one, "message": "4 ready"}, {**one, "rule": "backlog-growing"}])  # a new finding: now
-    assert len(sent) == 2
-    clock[0] = 2
-    pusher.changed("/", [{**one, "message": "5 ready"}, {**one, "rule": "backlog-growing"}])
-    pusher.flush("/")
-    assert len(sent) == 2
-    clock[0] = 8
-    pusher.flush("/")  # the held figures go once the interval has passed
-    assert len(sent) == 3 and sent[-1][1]["findings"][0]["message"] == "5 ready"
+    assert sent == [("findings", {"vhost": "/", "added": [one]}, "vhost:/")]
+    pusher.changed("/", [{**one, "message": "4,000 messages ready"}])  # only a figure: no frame
+    pusher.changed("/", [{**one, "message": "12 messages ready"}, two])
+    assert len(sent) == 2 and sent[1][1] == {"vhost": "/", "added": [two]}
+    pusher.changed(
+        "/",
+        [
+            {**one, "severity": "critical", "message": "900 messages ready"},
+            {**two, "message": "growing 9.25/s for 12 min"},
+        ],
+    )
+    assert len(sent) == 3 and sent[2][1]["changed"] == [
+        {**one, "severity": "critical", "message": "900 messages ready"}
+    ]
+    pusher.changed("/", [{**two, "message": "growing, and no consumer"}])  # words changed: a change
+    frame = sent[3][1]
+    assert frame["removed"] == [{"rule": "no-consumers", "node": "queue:q"}]
+    assert frame["changed"] == [{**two, "message": "growing, and no consumer"}] and "added" not in frame
+    pusher.changed("/", [{**two, "message": "growing, and no consumer"}])
+    assert len(sent) == 4
+    # A frame of each kind is what the contract says a findings frame is.
+    for _, body, _ in sent:
+        assert set(body) <= {"vhost", "added", "removed", "changed"}
 
 
 def test_a_dead_worker_is_remembered_by_the_queues_it_consumed() -> None:
@@ -369,8 +420,13 @@ def test_a_dead_worker_is_remembered_by_the_queues_it_consumed() -> None:
     def poll(online: bool, queues: list[str], consumers: int) -> list[dict]:
         snap = vhost(Queue("slow", consumers=consumers))
         graph = build_graph(snap)
-        graph.nodes["worker:w@h"] = {"id": "worker:w@h", "kind": "worker", "name": "w@h", "online": online,
-                                     "queues": queues}
+        graph.nodes["worker:w@h"] = {
+            "id": "worker:w@h",
+            "kind": "worker",
+            "name": "w@h",
+            "online": online,
+            "queues": queues,
+        }
         clock[0] += 2
         engine.observe(VhostView("/", int(clock[0]), graph, snap, "test"))
         return [f for f in engine.findings("/") if f["rule"] == "worker-offline"]

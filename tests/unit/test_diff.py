@@ -39,8 +39,14 @@ def random_graph(rng: random.Random) -> Graph:
         source, target = rng.choice(ids), rng.choice(ids)
         key = rng.choice(["", "k", "#"])
         edge_id = f"binding:{source}|{target}|{key}"
-        graph.edges[edge_id] = {"id": edge_id, "kind": "binding", "source": source, "target": target,
-                                "routing_key": key, "arguments": rng.choice([{}, {"x-match": "any"}])}
+        graph.edges[edge_id] = {
+            "id": edge_id,
+            "kind": "binding",
+            "source": source,
+            "target": target,
+            "routing_key": key,
+            "arguments": rng.choice([{}, {"x-match": "any"}]),
+        }
     return graph
 
 

@@ -10,7 +10,7 @@ import random
 import pytest
 import requests
 
-from benchmarks.fuzz_api import fuzz_http, fuzz_settings, serve
+from tests.fuzzing import fuzz_http, fuzz_settings, serve
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,8 @@ def test_fuzzed_requests_never_fail_the_server(base_url: str, seed: int) -> None
 
 def test_deeply_nested_json_is_a_400(base_url: str) -> None:
     body = "[" * 100_000 + "]" * 100_000
-    response = requests.post(base_url + "/api/route", data=body, headers={"Content-Type": "application/json"},
-                             timeout=10)
+    response = requests.post(
+        base_url + "/api/route", data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "input nested too deeply"

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from benchmarks.fuzz_api import fuzz_definitions
+from tests.fuzzing import fuzz_definitions
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])

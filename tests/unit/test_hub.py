@@ -92,7 +92,18 @@ def test_status_is_stored_and_emitted(hub):
     hub.publish_status(status)
     hub.drain()
     assert hub.statuses()["test"] == status
-    assert hub.recorder.of("status") == [({"source": "test", "status": status.to_json()}, None)]
+    assert hub.recorder.of("status") == [({"source": "test", "status": status.to_json(), "topology": False}, None)]
+
+
+def test_a_status_frame_says_whether_it_is_the_graphs_own_source(hub):
+    hub.set_topology_source("management-api")
+    hub.publish_status(SourceStatus("management-api", "ok"))
+    hub.publish_status(SourceStatus("celery-events", "unreachable"))
+    hub.drain()
+    assert [(frame["source"], frame["topology"]) for frame, _ in hub.recorder.of("status")] == [
+        ("management-api", True),
+        ("celery-events", False),
+    ]
 
 
 def test_decorators_add_to_the_graph_and_refresh_rebuilds(hub):

@@ -88,9 +88,18 @@ def test_consumers_and_their_connections(snapshot):
 
 
 def test_mistyped_fields_fall_back_instead_of_failing():
-    queue = queue_from({"name": 5, "messages_ready": "many", "consumers": True, "durable": "yes",
-                        "arguments": [1], "message_stats": {"publish_details": {"rate": "fast"}}})
-    assert (queue.name, queue.messages_ready, queue.consumers, queue.durable) == ("", 0, 0, True)
+    queue = queue_from(
+        {
+            "name": 5,
+            "messages_ready": "many",
+            "consumers": True,
+            "durable": "yes",
+            "arguments": [1],
+            "message_stats": {"publish_details": {"rate": "fast"}},
+        }
+    )
+    # A figure that is not a count is unknown (None), never a made-up zero.
+    assert (queue.name, queue.messages_ready, queue.consumers, queue.durable) == ("", None, None, True)
     assert queue.arguments == {} and queue.rates == {}
     exchange = exchange_from({"name": "x", "type": None, "internal": 1})
     assert (exchange.type, exchange.internal) == ("direct", False)

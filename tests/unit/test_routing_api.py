@@ -5,6 +5,8 @@ Good answers follow the engine; bad input gets a clear 4xx JSON error, never a 5
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.conftest import snapshot_of
@@ -35,8 +37,12 @@ def test_routes_through_the_current_topology(demo_client) -> None:
 
 
 def test_typed_headers_and_default_vhost(demo_client) -> None:
-    body = post(demo_client, {"exchange": "reports", "routing_key": "", "headers": {"priority": 1.0}}).get_json()
+    body = post(demo_client, {"exchange": "reports", "routing_key": "", "headers": {"priority": 1}}).get_json()
     assert body["queues"] == ["reports.pdf"]
+    # The demo follows the newest broker's rules: 1.0 is not the binding's integer 1 (3.13+).
+    body = post(demo_client, {"exchange": "reports", "headers": {"priority": 1.0}}).get_json()
+    assert body["queues"] == ["unrouted.catch"] and body["semantics"]["exact_header_values"] is True
+    assert "type and value" in body["semantics"]["description"]
     # true is not 1 to the broker: nothing matches, so the alternate exchange takes it.
     body = post(demo_client, {"exchange": "reports", "headers": {"priority": True}}).get_json()
     assert body["queues"] == ["unrouted.catch"]
@@ -51,8 +57,9 @@ def test_default_exchange(demo_client) -> None:
 def test_internal_exchange_is_refused(service, client) -> None:
     from visualiser.model.entities import Binding, Exchange, Queue
 
-    snap = VhostSnapshot("/", (Exchange("inner", "fanout", internal=True),), (Queue("q"),),
-                         (Binding("inner", "q", "queue"),))
+    snap = VhostSnapshot(
+        "/", (Exchange("inner", "fanout", internal=True),), (Queue("q"),), (Binding("inner", "q", "queue"),)
+    )
     service.test_source.post(snapshot_of(snap))
     body = post(client, {"exchange": "inner"}).get_json()
     assert body["status"] == "internal" and body["queues"] == [] and "refuses publishes" in body["message"]
@@ -89,11 +96,33 @@ def test_bad_input_is_a_clear_4xx(demo_client, body, status: int, words: str) ->
 
 
 def test_body_that_is_not_json(demo_client) -> None:
-    for kwargs in ({"data": "{not json", "content_type": "application/json"},
-                   {"data": '{"exchange": "events"}', "content_type": "text/plain"},
-                   {"data": b"\xff\xfe", "content_type": "application/json"}):
+    for kwargs in (
+        {"data": "{not json", "content_type": "application/json"},
+        {"data": '{"exchange": "events"}', "content_type": "text/plain"},
+        {"data": b"\xff\xfe", "content_type": "application/json"},
+    ):
         response = demo_client.post("/api/route", **kwargs)
         assert response.status_code == 400 and "JSON" in response.get_json()["error"]
+
+
+def test_an_integer_past_pythons_conversion_limit_gets_a_400_that_names_it(demo_client) -> None:
+    """4,301 digits: int() refuses them with a ValueError, which once read as "not a JSON object"."""
+    digits = sys.get_int_max_str_digits() + 1
+    body = '{"exchange": "events", "headers": {"n": ' + "9" * digits + "}}"
+    response = demo_client.post("/api/route", data=body, content_type="application/json")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert f"{digits:,} digits" in error and "integer-string conversion limit" in error and "64 bits" in error
+    # Below the limit, an integer too wide for a header still names the header.
+    body = '{"exchange": "events", "headers": {"n": ' + "9" * (digits - 1) + "}}"
+    error = demo_client.post("/api/route", data=body, content_type="application/json").get_json()["error"]
+    assert "header 'n' does not fit a 64-bit integer" in error
+
+
+def test_malformed_json_says_where(demo_client) -> None:
+    response = demo_client.post("/api/route", data='{"exchange": "events",}', content_type="application/json")
+    assert response.status_code == 400
+    assert "not valid JSON" in response.get_json()["error"] and "column" in response.get_json()["error"]
 
 
 def test_hostile_names_round_trip_as_data(service, client) -> None:
@@ -112,9 +141,10 @@ def test_celery_endpoints_without_an_app(client) -> None:
 
 
 def test_celery_app_that_does_not_import() -> None:
-    from visualiser import create_app
+    from visualiser import create_app, service_of
     from visualiser.config import Settings
 
-    svc = create_app(Settings(celery_app="no_such_module_here:app"), sources=[])
+    svc = service_of(create_app(Settings(celery_app="no_such_module_here:app"), sources=[]))
     response = svc.app.test_client().get("/api/celery/tasks")
-    assert response.status_code == 503 and "ModuleNotFoundError" in response.get_json()["error"]
+    error = response.get_json()["error"]
+    assert response.status_code == 503 and "cannot import no_such_module_here" in error and "PYTHONPATH" in error

@@ -8,6 +8,7 @@ import pytest
 
 from tests.fixtures.recorded import LONG_NAME, XSS, vhost_snapshot
 from visualiser.model.entities import Binding, Consumer, Exchange, Policy, Queue, VhostSnapshot
+from visualiser.model.policies import resolve_policies
 from visualiser.model.topology import binding_id, build_graph, node_id
 
 
@@ -85,7 +86,10 @@ def test_missing_exchange_gets_a_placeholder(graph):
 
 def test_alternate_exchange_edges_from_argument_and_from_policy(graph):
     alternate = edges_of(graph, "alternate")
-    assert set(alternate) == {("exchange:events", "exchange:unrouted"), ("exchange:with-ae-policy", "exchange:unrouted")}
+    assert set(alternate) == {
+        ("exchange:events", "exchange:unrouted"),
+        ("exchange:with-ae-policy", "exchange:unrouted"),
+    }
     assert graph.nodes["exchange:with-ae-policy"]["alternate_exchange"] == "unrouted"
 
 
@@ -116,8 +120,11 @@ def test_connection_is_plumbing_only_if_all_it_consumes_is():
     snapshot = VhostSnapshot(
         "/",
         queues=(Queue("celeryev.1"), Queue("work"), Queue("w@h.celery.pidbox")),
-        consumers=(Consumer("celeryev.1", "a", "c1 (1)", "c1"), Consumer("work", "b", "c1 (2)", "c1"),
-                   Consumer("w@h.celery.pidbox", "c", "c2 (1)", "c2")),
+        consumers=(
+            Consumer("celeryev.1", "a", "c1 (1)", "c1"),
+            Consumer("work", "b", "c1 (2)", "c1"),
+            Consumer("w@h.celery.pidbox", "c", "c2 (1)", "c2"),
+        ),
     )
     graph = build_graph(snapshot)
     assert graph.nodes["connection:c1"]["plumbing"] is False
@@ -129,11 +136,14 @@ def test_argument_wins_over_policy_for_dead_letter_and_alternate():
     snapshot = VhostSnapshot(
         "/",
         exchanges=(Exchange("x", arguments={"alternate-exchange": "by-arg"}), Exchange("y")),
-        queues=(Queue("q", arguments={"x-dead-letter-exchange": "by-arg"},
-                      effective_policy_definition=dict(policy.definition)),),
+        queues=(
+            Queue(
+                "q", arguments={"x-dead-letter-exchange": "by-arg"}, effective_policy_definition=dict(policy.definition)
+            ),
+        ),
         policies=(policy,),
     )
-    graph = build_graph(snapshot)
+    graph = build_graph(resolve_policies(snapshot))  # as a definitions export: policies matched here
     assert graph.edges["dead-letter:q"]["target"] == "exchange:by-arg"
     assert graph.edges["alternate:x"]["target"] == "exchange:by-arg"
     assert graph.edges["alternate:y"]["target"] == "exchange:by-policy"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..model.topology import Graph, node_id
+from ..model.topology import Graph, implicit_binding_id, node_id
 from .state import STATE_OF, TaskRecord
 
 MAX_SAMPLES = 12
@@ -50,11 +50,20 @@ class Camera:
         elif task.worker:
             self._bump(self._nodes, ("worker", task.worker), state)
         if len(self._samples) < MAX_SAMPLES:
-            self._samples.append({"uuid": task.uuid, "name": task.name, "state": state, "queue": task.queue,
-                                  "exchange": task.exchange, "worker": task.worker, "runtime": task.runtime})
+            self._samples.append(
+                {
+                    "uuid": task.uuid,
+                    "name": task.name,
+                    "state": state,
+                    "queue": task.queue,
+                    "exchange": task.exchange,
+                    "worker": task.worker,
+                    "runtime": task.runtime,
+                }
+            )
 
     @staticmethod
-    def _bump(table: dict, key: tuple, state: str) -> None:
+    def _bump(table: dict[Any, dict[str, int]], key: tuple[str, ...], state: str) -> None:
         counts = table.setdefault(key, {})
         counts[state] = counts.get(state, 0) + 1
 
@@ -71,13 +80,21 @@ class Camera:
         nodes: dict[str, dict[str, Any]] = {}
         for (kind, a, b), counts in self._edges.items():
             edge = index.get((a, b)) if kind == "bind" else worker_edge_id(a, b)
-            if edge is not None and (graph is None or edge in graph.edges):
+            if edge is not None and (graph is None or edge in graph.edges or kind == "bind"):
                 edges[edge] = _figures(counts, interval)
         for (kind, name), counts in self._nodes.items():
             nodes[node_id(kind, name)] = _figures(counts, interval)
         samples = [dict(s, path=_path(s, index)) for s in self._samples]
-        frame = {"vhost": vhost, "interval": round(interval, 3), "at": time.time(), "events": self._seen,
-                 "edges": edges, "nodes": nodes, "samples": samples, **(extra or {})}
+        frame = {
+            "vhost": vhost,
+            "interval": round(interval, 3),
+            "at": time.time(),
+            "events": self._seen,
+            "edges": edges,
+            "nodes": nodes,
+            "samples": samples,
+            **(extra or {}),
+        }
         self._since, self._edges, self._nodes, self._samples, self._seen = now, {}, {}, [], 0
         return frame
 
@@ -88,10 +105,15 @@ def _figures(counts: dict[str, int], interval: float) -> dict[str, Any]:
 
 
 def _binding_index(graph: Graph | None) -> dict[tuple[str, str], str]:
-    """(exchange name, queue name) -> the id of a binding edge between them."""
+    """(exchange name, queue name) -> the id of a binding edge between them; through the
+    default exchange, the implicit binding the page draws for that queue."""
     if graph is None:
         return {}
-    index: dict[tuple[str, str], str] = {}
+    index: dict[tuple[str, str], str] = {
+        ("", node["name"]): implicit_binding_id(node["name"])
+        for node in graph.nodes.values()
+        if node.get("kind") == "queue"
+    }
     for edge in graph.edges.values():
         if edge.get("kind") == "binding" and edge.get("destination_type") == "queue":
             source, target = graph.nodes.get(edge["source"]), graph.nodes.get(edge["target"])

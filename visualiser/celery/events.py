@@ -1,6 +1,7 @@
 """Decode and validate raw Celery event messages into small, trusted dicts.
 
-Everything here is pure: bytes and headers in, normalised events (or a drop reason) out.
+Everything here is pure: bytes and headers in, normalised events (or a drop reason) out
+(DropSummary, which words the log line about drops, is given its clock).
 Every field comes from the network and is treated as hostile: wrong types, oversized
 strings, lone surrogates and unknown event types are rejected one event at a time, so a
 single bad event never costs the ones around it. A message body may be one event (a JSON
@@ -10,14 +11,25 @@ object) or a batch (a JSON list of objects), as Celery's own receiver accepts.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable, Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-TASK_TYPES = frozenset({
-    "task-sent", "task-received", "task-started", "task-succeeded", "task-failed",
-    "task-retried", "task-revoked", "task-rejected",
-})
+TASK_TYPES = frozenset(
+    {
+        "task-sent",
+        "task-received",
+        "task-started",
+        "task-succeeded",
+        "task-failed",
+        "task-retried",
+        "task-revoked",
+        "task-rejected",
+    }
+)
 WORKER_TYPES = frozenset({"worker-online", "worker-heartbeat", "worker-offline"})
 KNOWN_TYPES = TASK_TYPES | WORKER_TYPES
 
@@ -32,7 +44,7 @@ JSON_TYPES = frozenset({"application/json", "application/x-json"})
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 _TEXT_FIELDS = ("name", "queue", "exchange", "routing_key", "parent_id", "root_id", "sw_ident", "sw_ver", "sw_sys")
-_LONG_TEXT_FIELDS = ("args", "kwargs", "result", "exception")
+_LONG_TEXT_FIELDS = ("args", "kwargs", "result", "exception", "traceback")
 _NUMBER_FIELDS = ("timestamp", "runtime", "freq", "eta_ts")
 _INT_FIELDS = ("active", "processed", "retries", "pid")
 
@@ -57,6 +69,8 @@ def decode_body(body: bytes, content_type: str | None, content_encoding: str | N
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Dropped("not_json") from None
+    except RecursionError:  # nested past the parser's limit: malformed, not a fault of ours
+        raise Dropped("too_deep") from None
     if _ESCAPED_SURROGATE.search(body) and _has_lone_surrogate(data):
         raise Dropped("surrogates")
     if isinstance(data, dict):
@@ -73,6 +87,8 @@ def _has_lone_surrogate(data: Any) -> bool:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return True
+    except RecursionError:  # parsed just under the limit, too deep to write back: same drop as above
+        raise Dropped("too_deep") from None
     return False
 
 
@@ -128,7 +144,10 @@ def _short_text(value: Any) -> str:
 
 def _long_text(value: Any) -> str:
     # Celery sends reprs (strings); other JSON is shown as JSON rather than refused.
-    text = value if isinstance(value, str) else json.dumps(value, default=str)[:MAX_FIELD_CHARS + 1]
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)[: MAX_FIELD_CHARS + 1]
+    except RecursionError:
+        raise Dropped("too_deep") from None
     if len(text) > MAX_FIELD_CHARS:
         raise Dropped("oversized")
     return text if len(text) <= KEPT_CHARS else text[:KEPT_CHARS] + "…"
@@ -136,7 +155,12 @@ def _long_text(value: Any) -> str:
 
 def _number(value: Any) -> float:
     # bool is an int subclass in Python, but `"active": true` is not a count.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or value in (float("inf"), float("-inf"))
+    ):
         raise Dropped("bad_field")
     return value
 
@@ -171,3 +195,29 @@ def events_of(
             yield normalise(raw, received), None
         except Dropped as exc:
             yield None, exc.reason
+
+
+class DropSummary:
+    """Dropped events, summarised in the log: one line per period at most, with counts by
+    reason, so that a flood of bad messages (200 deeply nested ones, say) is one line, not
+    one traceback each. Every drop is counted in visualiser_celery_events_dropped_total anyway."""
+
+    def __init__(self, period: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.period, self.clock = period, clock
+        self.pending: Counter[str] = Counter()
+        self.last = -math.inf
+
+    def add(self, drops: Mapping[str, int]) -> str | None:
+        """Record drops; the line to log when one is due (the first drop, then once a period)."""
+        self.pending.update({reason: n for reason, n in drops.items() if n})
+        now = self.clock()
+        if not self.pending or now - self.last < self.period:
+            return None
+        self.last = now
+        total = sum(self.pending.values())
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.pending.items()))
+        self.pending.clear()
+        return (
+            f"celery events: dropped {total} malformed event{'s' if total != 1 else ''} ({reasons}); "
+            f"at most one such line every {self.period:g}s, all counted in visualiser_celery_events_dropped_total"
+        )

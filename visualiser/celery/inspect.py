@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from .feature import on_hub
-
-if TYPE_CHECKING:
-    from .feature import CeleryFeature
+from ..hub import Hub
+from ..urls import split_urls
 
 log = logging.getLogger(__name__)
 
+# What the answers teach: queues per worker, pool size per worker (applied on the hub thread).
+Learn = Callable[[dict[str, list[str]], dict[str, int]], None]
+INSPECT_SECONDS = 30.0
+
 
 class InspectPoller:
-    def __init__(self, broker_url: str, feature: CeleryFeature, interval: float):
-        self.broker_url, self.feature, self.interval = broker_url, feature, interval
+    def __init__(self, broker_url: str, hub: Hub, learn: Learn, interval: float = INSPECT_SECONDS):
+        self.broker_url, self.hub, self.learn, self.interval = broker_url, hub, learn, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="celery-inspect", daemon=True)
 
@@ -34,7 +37,8 @@ class InspectPoller:
     def _run(self) -> None:
         from celery import Celery
 
-        app = Celery("visualiser-inspect", broker=self.broker_url, set_as_current=False)
+        # A failover list with ',' between URLs becomes the ';' form that Celery and kombu read.
+        app = Celery("visualiser-inspect", broker=";".join(split_urls(self.broker_url)), set_as_current=False)
         while not self._stop.is_set():
             try:
                 self.poll(app)
@@ -44,11 +48,14 @@ class InspectPoller:
 
     def poll(self, app: Any) -> None:
         inspector = app.control.inspect(timeout=2.0)
-        queues = {host: [q.get("name") for q in found if isinstance(q, dict) and isinstance(q.get("name"), str)]
-                  for host, found in (inspector.active_queues() or {}).items() if isinstance(found, list)}
+        queues: dict[str, list[str]] = {
+            str(host): [str(q["name"]) for q in found if isinstance(q, dict) and isinstance(q.get("name"), str)]
+            for host, found in (inspector.active_queues() or {}).items()
+            if isinstance(found, list)
+        }
         pools: dict[str, int] = {}
         for host, stats in (inspector.stats() or {}).items():
             size = (stats or {}).get("pool", {}).get("max-concurrency") if isinstance(stats, dict) else None
             if isinstance(size, int):
                 pools[host] = size
-        on_hub(self.feature.hub, lambda: self.feature.learn_from_inspect(queues, pools))
+        self.hub.call(lambda: self.learn(queues, pools))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 TASK_STATES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
@@ -24,9 +25,29 @@ STATE_OF = {"task-" + state: state for state in TASK_STATES}
 DEFAULT_FREQ = 2.0
 RATE_WINDOW = 60  # seconds of one-second buckets behind each rate
 RUNTIME_SAMPLES = 512
+TIMELINE_LENGTH = 16  # state changes kept per task: a few retries' worth
+# Fields a row of the task list needs; args, kwargs, result, traceback and the timeline are
+# read one task at a time (GET /api/tasks/<uuid>).
+SUMMARY_FIELDS = (
+    "uuid",
+    "name",
+    "state",
+    "worker",
+    "queue",
+    "exchange",
+    "routing_key",
+    "retries",
+    "runtime",
+    "exception",
+    "sent",
+    "received",
+    "started",
+    "finished",
+    "updated",
+)
 
 
-class LRU(OrderedDict):
+class LRU(OrderedDict[Any, Any]):
     """An OrderedDict that forgets its least recently touched entries beyond `limit`."""
 
     def __init__(self, limit: int, on_evict: Callable[[Any], None] | None = None):
@@ -47,44 +68,91 @@ class LRU(OrderedDict):
         return value
 
 
+@dataclass(slots=True, eq=False)
 class WorkerState:
-    __slots__ = ("hostname", "pid", "freq", "sw_ident", "sw_ver", "sw_sys", "active", "processed", "loadavg",
-                 "succeeded", "failed", "retried", "pool", "online", "first_seen", "last_heartbeat",
-                 "offline_since", "queues")
+    hostname: str
+    first_seen: float
+    pid: int | None = None
+    freq: float = DEFAULT_FREQ
+    sw_ident: str = ""
+    sw_ver: str = ""
+    sw_sys: str = ""
+    active: int = 0
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    loadavg: list[float] = field(default_factory=list)
+    pool: int | None = None  # only known from `inspect stats` (opt-in)
+    online: bool = False
+    last_heartbeat: float | None = None
+    offline_since: float | None = None
+    queues: dict[str, str] = field(default_factory=dict)  # queue -> how we learned it ("broker", "tasks", "inspect")
 
-    def __init__(self, hostname: str, now: float):
-        self.hostname = hostname
-        self.pid: int | None = None
-        self.freq = DEFAULT_FREQ
-        self.sw_ident = self.sw_ver = self.sw_sys = ""
-        self.active = self.processed = self.succeeded = self.failed = self.retried = 0
-        self.loadavg: list[float] = []
-        self.pool: int | None = None  # only known from `inspect stats` (opt-in)
-        self.online = False
-        self.first_seen = now
-        self.last_heartbeat: float | None = None
-        self.offline_since: float | None = now
-        self.queues: dict[str, str] = {}  # queue -> how we learned it ("broker", "tasks", "inspect")
+    def __post_init__(self) -> None:
+        if self.offline_since is None and not self.online:
+            self.offline_since = self.first_seen
 
     def to_json(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["queues"] = sorted(self.queues)
         data["queue_sources"] = dict(sorted(self.queues.items()))
         return data
 
 
+@dataclass(slots=True, eq=False)
 class TaskRecord:
-    __slots__ = ("uuid", "name", "state", "args", "kwargs", "result", "exception", "worker", "queue",
-                 "exchange", "routing_key", "retries", "runtime", "sent", "received", "started", "finished",
-                 "updated", "parent_id", "root_id", "pending_queue")
+    """One task as its events told it: every field None until an event says otherwise."""
 
-    def __init__(self, uuid: str):
-        self.uuid = uuid
-        for name in self.__slots__[1:]:
-            setattr(self, name, None)
+    uuid: str
+    name: str | None = None
+    state: str | None = None
+    args: str | None = None
+    kwargs: str | None = None
+    result: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+    worker: str | None = None
+    queue: str | None = None
+    exchange: str | None = None
+    routing_key: str | None = None
+    retries: int | None = None
+    runtime: float | None = None
+    sent: float | None = None
+    received: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    updated: float | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    pending_queue: str | None = None  # the queue whose waiting count includes it (internal)
+    timeline: list[tuple[str, float]] = field(default_factory=list)  # (state, event time), newest last
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if name != "pending_queue"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _INTERNAL_FIELDS}
+
+    def summary_json(self) -> dict[str, Any]:
+        """What a row of the task list shows."""
+        return {name: getattr(self, name) for name in SUMMARY_FIELDS}
+
+    def detail_json(self) -> dict[str, Any]:
+        """Everything known of the task, with its state changes in the order they happened
+        (by the event's own timestamp; ties in the order Celery goes through them)."""
+        ordered = sorted(self.timeline, key=lambda step: (step[1], _STEP_ORDER.get(step[0], 9)))
+        return {**self.to_json(), "timeline": [{"state": state, "time": at} for state, at in ordered]}
+
+
+_INTERNAL_FIELDS = frozenset({"pending_queue", "timeline"})
+_STEP_ORDER = {
+    "sent": 0,
+    "received": 1,
+    "started": 2,
+    "retried": 3,
+    "succeeded": 4,
+    "failed": 4,
+    "revoked": 4,
+    "rejected": 4,
+}
 
 
 class NameStats:
@@ -107,12 +175,17 @@ class NameStats:
         bucket = self.buckets[-1][1]
         bucket[state] = bucket.get(state, 0) + 1
 
-    def to_json(self, now: float) -> dict[str, Any]:
+    def recent(self, now: float) -> dict[str, int]:
+        """Events by state over the last RATE_WINDOW seconds."""
         recent: dict[str, int] = {}
         for second, bucket in self.buckets:
             if second > now - RATE_WINDOW:
                 for state, n in bucket.items():
                     recent[state] = recent.get(state, 0) + n
+        return recent
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        recent = self.recent(now)
         return {
             "counts": dict(self.counts),
             "rates": {state: round(n / RATE_WINDOW, 3) for state, n in recent.items()},
@@ -124,17 +197,27 @@ def percentiles(samples: Iterable[float]) -> dict[str, float] | None:
     ordered = sorted(samples)
     if not ordered:
         return None
+
     def at(fraction: float) -> float:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
     return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": ordered[-1], "samples": len(ordered)}
 
 
 class CeleryState:
-    def __init__(self, max_tasks: int = 10_000, max_workers: int = 500, max_names: int = 1000,
-                 max_queues: int = 1000, expire_factor: float = 2.5, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        max_tasks: int = 10_000,
+        max_workers: int = 500,
+        max_names: int = 1000,
+        max_queues: int = 1000,
+        expire_factor: float = 2.5,
+        clock: Callable[[], float] = time.time,
+    ):
         self.tasks: LRU = LRU(max_tasks, on_evict=self._forget_pending)
         self.workers: LRU = LRU(max_workers)
         self.names: LRU = LRU(max_names)
+        self.all_tasks = NameStats()  # every task, whatever its name: the last minute's counts
         self.pending: LRU = LRU(max_queues)  # queue -> tasks sent but not yet received
         self.expire_factor = expire_factor
         self.clock = clock
@@ -156,7 +239,7 @@ class CeleryState:
 
     def _worker(self, hostname: str, now: float) -> WorkerState:
         before = len(self.workers)
-        worker = self.workers.touch(hostname, WorkerState, hostname, now)
+        worker: WorkerState = self.workers.touch(hostname, WorkerState, hostname, now)
         if len(self.workers) != before:
             self.graph_changed = True
         return worker
@@ -184,7 +267,7 @@ class CeleryState:
     def _apply_task(self, event: dict[str, Any]) -> TaskRecord:
         now = event["received"]
         state = STATE_OF[event["type"]]
-        task = self.tasks.touch(event["uuid"], TaskRecord, event["uuid"])
+        task: TaskRecord = self.tasks.touch(event["uuid"], TaskRecord, event["uuid"])
         self._merge_fields(task, event, state)
         previous = task.state
         if _advances(previous, state):
@@ -196,6 +279,7 @@ class CeleryState:
             self.graph_changed = True
         if state in ("received", "started", "succeeded", "failed", "retried") and "hostname" in event:
             self._credit_worker(task, event, state, now)
+        self.all_tasks.count(state, now)
         if task.name:
             stats = self.names.touch(task.name, NameStats)
             stats.count(state, now)
@@ -208,6 +292,9 @@ class CeleryState:
             if key in _TASK_FIELDS:
                 setattr(task, key, value)
         stamp = event.get("timestamp", event["received"])
+        task.timeline.append((state, stamp))
+        if len(task.timeline) > TIMELINE_LENGTH:
+            del task.timeline[0]
         if state == "sent":
             task.sent = stamp
         elif state == "received":
@@ -271,16 +358,32 @@ class CeleryState:
     def workers_json(self) -> list[dict[str, Any]]:
         return [worker.to_json() for worker in sorted(self.workers.values(), key=lambda w: w.hostname)]
 
-    def tasks_json(self, limit: int, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """Most recently updated first, optionally filtered by name/state/worker/queue."""
-        wanted = {k: v for k, v in (filters or {}).items() if v}
+    def tasks_json(
+        self, limit: int, filters: dict[str, str] | None = None, *, summary: bool = False
+    ) -> list[dict[str, Any]]:
+        """Most recently updated first, optionally filtered (see TaskQuery); `summary` keeps
+        only what a row of the task list shows."""
+        query = TaskQuery.of(filters or {})
         found = []
         for task in reversed(self.tasks.values()):
-            if all(getattr(task, key) == value for key, value in wanted.items()):
-                found.append(task.to_json())
+            if query.matches(task):
+                found.append(task.summary_json() if summary else task.to_json())
                 if len(found) >= limit:
                     break
         return found
+
+    def task_json(self, uuid: str) -> dict[str, Any] | None:
+        """One task with everything known of it, or None when it is not (or no longer) kept."""
+        task: TaskRecord | None = self.tasks.get(uuid)  # get, not touch: reading does not make it recent
+        return task.detail_json() if task is not None else None
+
+    def failed_tasks(self) -> Iterator[TaskRecord]:
+        """Failed tasks still kept, most recently updated first."""
+        return (task for task in reversed(self.tasks.values()) if task.state == "failed")
+
+    def recent_json(self) -> dict[str, Any]:
+        """Task events by state over the last minute (the Tasks tab's count: failed)."""
+        return {"window": RATE_WINDOW, "counts": self.all_tasks.recent(self.clock())}
 
     def stats_json(self) -> dict[str, Any]:
         now = self.clock()
@@ -293,8 +396,56 @@ class CeleryState:
         }
 
 
-_TASK_FIELDS = frozenset({"name", "args", "kwargs", "queue", "exchange", "routing_key", "retries", "runtime",
-                          "parent_id", "root_id", "result", "exception"})
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Which tasks a list asks for: exact name, state, worker and queue; a task id, whole or
+    its first characters; or `search`, a task id prefix or part of a task name (any case)."""
+
+    name: str = ""
+    state: str = ""
+    worker: str = ""
+    queue: str = ""
+    uuid: str = ""
+    uuid_prefix: str = ""
+    search: str = ""
+
+    @classmethod
+    def of(cls, filters: dict[str, str]) -> TaskQuery:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in filters.items() if key in known and value})
+
+    def matches(self, task: TaskRecord) -> bool:
+        for key in ("name", "state", "worker", "queue", "uuid"):
+            wanted = getattr(self, key)
+            if wanted and getattr(task, key) != wanted:
+                return False
+        if self.uuid_prefix and not task.uuid.startswith(self.uuid_prefix):
+            return False
+        if self.search:
+            needle = self.search.strip().lower()
+            in_name = task.name is not None and needle in task.name.lower()
+            if not (task.uuid.lower().startswith(needle) or in_name):
+                return False
+        return True
+
+
+_TASK_FIELDS = frozenset(
+    {
+        "name",
+        "args",
+        "kwargs",
+        "queue",
+        "exchange",
+        "routing_key",
+        "retries",
+        "runtime",
+        "parent_id",
+        "root_id",
+        "result",
+        "exception",
+        "traceback",
+    }
+)
 _ORDER = {"sent": 0, "received": 1, "started": 2, "retried": 3}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..model.topology import node_id
 from ..routing import route
@@ -50,11 +51,15 @@ def worker_offline(ctx: Context) -> Iterator[Issue]:
         orphaned = [q for q in sorted(queues) if ctx.graph.nodes.get(ctx.queue_node(q), {}).get("consumers", 1) == 0]
         if orphaned:
             shown = ", ".join(repr(q) for q in orphaned[:5]) + (" …" if len(orphaned) > 5 else "")
-            yield Issue("worker-offline", "critical", node["id"],
-                        f"worker {node.get('name')!r} is offline and nobody consumes {shown}")
+            yield Issue(
+                "worker-offline",
+                "critical",
+                node["id"],
+                f"worker {node.get('name')!r} is offline and nobody consumes {shown}",
+            )
 
 
-def remember_worker_queues(graph_nodes: dict[str, dict], memory: dict[str, set[str]]) -> None:
+def remember_worker_queues(graph_nodes: dict[str, dict[str, Any]], memory: dict[str, set[str]]) -> None:
     """Keep, per worker node, the queues it consumed while online (updated in place)."""
     workers = {nid: node for nid, node in graph_nodes.items() if node.get("kind") == "worker"}
     for gone in [nid for nid in memory if nid not in workers]:
@@ -86,17 +91,24 @@ def _oldest(view: CeleryView, tasks: list[InFlight]) -> str:
 def tasks_waiting_to_start(ctx: Context) -> Iterator[Issue]:
     limit = ctx.thresholds.received_not_started
     for worker, tasks in sorted(_stale(ctx, "received", limit).items()):
-        yield Issue("tasks-not-started", "warning", node_id("worker", worker),
-                    f"{len(tasks)} task(s) received but not started for over {duration(limit)} "
-                    f"({_oldest(ctx.celery, tasks)}): the worker is saturated")
+        yield Issue(
+            "tasks-not-started",
+            "warning",
+            node_id("worker", worker),
+            f"{len(tasks)} task(s) received but not started for over {duration(limit)} "
+            f"({_oldest(ctx.celery, tasks)}): the worker is saturated",
+        )
 
 
 def tasks_running_long(ctx: Context) -> Iterator[Issue]:
     limit = ctx.thresholds.started_not_finished
     for worker, tasks in sorted(_stale(ctx, "started", limit).items()):
-        yield Issue("tasks-running-long", "warning", node_id("worker", worker),
-                    f"{len(tasks)} task(s) started but not finished for over {duration(limit)} "
-                    f"({_oldest(ctx.celery, tasks)})")
+        yield Issue(
+            "tasks-running-long",
+            "warning",
+            node_id("worker", worker),
+            f"{len(tasks)} task(s) started but not finished for over {duration(limit)} ({_oldest(ctx.celery, tasks)})",
+        )
 
 
 def task_routes_to_nowhere(ctx: Context) -> Iterator[Issue]:
@@ -108,9 +120,15 @@ def task_routes_to_nowhere(ctx: Context) -> Iterator[Issue]:
         if not route(ctx.snapshot, target.exchange, target.routing_key).queues:
             lost[target.exchange].append(target)
     for exchange, targets in sorted(lost.items()):
-        shown = ", ".join(f"{t.task!r} (key {t.routing_key!r})" for t in targets[:3]) + (" …" if len(targets) > 3 else "")
-        yield Issue("task-route-unroutable", "warning", node_id("exchange", exchange),
-                    f"Celery sends {shown} to {exchange_label(exchange)}, which routes it to no queue")
+        shown = ", ".join(f"{t.task!r} (key {t.routing_key!r})" for t in targets[:3]) + (
+            " …" if len(targets) > 3 else ""
+        )
+        yield Issue(
+            "task-route-unroutable",
+            "warning",
+            node_id("exchange", exchange),
+            f"Celery sends {shown} to {exchange_label(exchange)}, which routes it to no queue",
+        )
 
 
 CELERY_RULES = (worker_offline, tasks_waiting_to_start, tasks_running_long, task_routes_to_nowhere)

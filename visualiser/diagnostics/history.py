@@ -51,6 +51,8 @@ class QueueHistory:
         """Add one poll's depths; queues that are gone lose their history."""
         seen = set()
         for queue in queues:
+            if queue.messages_ready is None or queue.messages_unacknowledged is None:
+                continue  # unknown depths are not history; the queue's old points age out
             seen.add(queue.name)
             old = self._series.get(queue.name, [])
             self._series[queue.name] = self._appended(old, (at, queue.messages_ready, queue.messages_unacknowledged))
@@ -60,8 +62,9 @@ class QueueHistory:
     def _appended(self, points: list[Point], point: Point) -> list[Point]:
         horizon = point[0] - self.window
         kept = [p for p in points if p[0] >= horizon] if points and points[0][0] < horizon else list(points)
-        if len(kept) >= 2 and (self._same(kept[-1], point) and self._same(kept[-2], point)
-                               or kept[-1][0] - kept[-2][0] < self.spacing):
+        if len(kept) >= 2 and (
+            self._same(kept[-1], point) and self._same(kept[-2], point) or kept[-1][0] - kept[-2][0] < self.spacing
+        ):
             kept[-1] = point  # extend a flat run, or keep the newest point current until spaced
         else:
             kept.append(point)

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..model.entities import DEFAULT_EXCHANGE, DEFAULT_EXCHANGE_LABEL, Consumer, Exchange, Queue, VhostSnapshot
-from ..model.topology import Graph, alternate_exchange_of, dead_letter_of, is_plumbing_exchange, node_id
+from ..contract.vocabulary import DEFAULT_EXCHANGE_LABEL
+from ..model.arguments import alternate_exchange_of, dead_letter_of
+from ..model.entities import DEFAULT_EXCHANGE, Consumer, Exchange, Queue, VhostSnapshot
+from ..model.topology import Graph, is_plumbing_exchange, node_id
 from ..routing import route
 from .history import QueueHistory, time_to_drain
 from .thresholds import Thresholds
@@ -48,8 +50,13 @@ class Finding:
     since: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "node": self.node,
-                "message": self.message, "since": self.since}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "node": self.node,
+            "message": self.message,
+            "since": self.since,
+        }
 
 
 @dataclass
@@ -69,7 +76,11 @@ class Context:
     @cached_property
     def user_queues(self) -> list[Queue]:
         nodes = self.graph.nodes
-        return [q for q in self.snapshot.queues if not nodes.get(self.queue_node(q.name), {"plumbing": True}).get("plumbing")]
+        return [
+            q
+            for q in self.snapshot.queues
+            if not nodes.get(self.queue_node(q.name), {"plumbing": True}).get("plumbing")
+        ]
 
     @cached_property
     def consumers_by_queue(self) -> dict[str, list[Consumer]]:
@@ -126,53 +137,81 @@ def duration(seconds: float) -> str:
 # ---- queue backlog ------------------------------------------------------------------------------
 
 
+def known(figure: int | None) -> int:
+    """A depth for judging: an unknown one (statistics off, definitions file) is no evidence of a
+    backlog, so no rule fires on it; it is never shown as a number."""
+    return figure if figure is not None else 0
+
+
 def backlog_without_consumers(ctx: Context) -> Iterator[Issue]:
     for queue in user_queues(ctx):
-        if queue.consumers == 0 and queue.messages_ready >= ctx.thresholds.min_backlog:
-            yield Issue("no-consumers", "warning", ctx.queue_node(queue.name),
-                        f"{queue.messages_ready} messages ready and no consumer to take them")
+        if queue.consumers == 0 and known(queue.messages_ready) >= ctx.thresholds.min_backlog:
+            yield Issue(
+                "no-consumers",
+                "warning",
+                ctx.queue_node(queue.name),
+                f"{known(queue.messages_ready)} messages ready and no consumer to take them",
+            )
 
 
 def backlog_growing(ctx: Context) -> Iterator[Issue]:
     limits = ctx.thresholds
     for queue in user_queues(ctx):
         trend = ctx.history.trend(queue.name, limits.growth_window)
-        if (trend is None or trend.slope < limits.min_growth_rate or queue.messages_ready < limits.min_backlog
-                or trend.end_ready - trend.start_ready < limits.min_growth_messages):
+        if (
+            trend is None
+            or trend.slope < limits.min_growth_rate
+            or known(queue.messages_ready) < limits.min_backlog
+            or trend.end_ready - trend.start_ready < limits.min_growth_messages
+        ):
             continue
-        drain = time_to_drain(queue.messages_ready, trend.slope)
+        drain = time_to_drain(known(queue.messages_ready), trend.slope)
         drains = "never drains at this rate" if drain is None else f"drains in {duration(drain)}"
-        yield Issue("backlog-growing", "warning", ctx.queue_node(queue.name),
-                    f"ready {trend.start_ready} → {trend.end_ready} over {duration(trend.span)} "
-                    f"({per_second(trend.slope)}); {drains}")
+        yield Issue(
+            "backlog-growing",
+            "warning",
+            ctx.queue_node(queue.name),
+            f"ready {trend.start_ready} → {trend.end_ready} over {duration(trend.span)} "
+            f"({per_second(trend.slope)}); {drains}",
+        )
 
 
 def consumers_not_consuming(ctx: Context) -> Iterator[Issue]:
     for queue in user_queues(ctx):
-        if queue.consumers == 0 or queue.messages_ready < ctx.thresholds.min_backlog:
+        if not queue.consumers or known(queue.messages_ready) < ctx.thresholds.min_backlog:
             continue
+        if not ctx.snapshot.statistics:
+            return  # no delivery rates (statistics off): "nothing delivered" cannot be told
         # Not consumer utilisation: the broker keeps its last average when deliveries stop.
         if rate(queue.rates, "deliver_get") > 0:
             continue
         capacity = prefetch_capacity(ctx.consumers_by_queue.get(queue.name, []))
-        if capacity is not None and queue.messages_unacknowledged >= capacity:
+        if capacity is not None and known(queue.messages_unacknowledged) >= capacity:
             continue  # prefetch exhausted: the unacked rule says it better
-        yield Issue("not-consuming", "warning", ctx.queue_node(queue.name),
-                    f"{queue.consumers} consumer(s) but nothing delivered while {queue.messages_ready} messages wait",
-                    hold=ctx.thresholds.stall_seconds)
+        yield Issue(
+            "not-consuming",
+            "warning",
+            ctx.queue_node(queue.name),
+            f"{queue.consumers} consumer(s) but nothing delivered while {known(queue.messages_ready)} messages wait",
+            hold=ctx.thresholds.stall_seconds,
+        )
 
 
 def unacked_piling_up(ctx: Context) -> Iterator[Issue]:
     for queue in user_queues(ctx):
         consumers = ctx.consumers_by_queue.get(queue.name, [])
         capacity = prefetch_capacity(consumers)
-        if capacity is None or queue.messages_unacknowledged < capacity or rate(queue.rates, "ack") > 0:
+        if capacity is None or known(queue.messages_unacknowledged) < capacity or rate(queue.rates, "ack") > 0:
             continue
         tags = ", ".join(sorted(repr(c.consumer_tag) for c in consumers)[:3])
-        yield Issue("unacked-stuck", "critical" if queue.messages_ready else "warning", ctx.queue_node(queue.name),
-                    f"{queue.messages_unacknowledged} unacked = prefetch {capacity} across {len(consumers)} "
-                    f"consumer(s) ({tags}) and no acks: a stuck consumer",
-                    hold=ctx.thresholds.stall_seconds)
+        yield Issue(
+            "unacked-stuck",
+            "critical" if known(queue.messages_ready) else "warning",
+            ctx.queue_node(queue.name),
+            f"{known(queue.messages_unacknowledged)} unacked = prefetch {capacity} across {len(consumers)} "
+            f"consumer(s) ({tags}) and no acks: a stuck consumer",
+            hold=ctx.thresholds.stall_seconds,
+        )
 
 
 # ---- routing --------------------------------------------------------------------------------------
@@ -187,9 +226,13 @@ def unroutable_publishes(ctx: Context) -> Iterator[Issue]:
         alternate = alternate_exchange_of(exchange, ctx.snapshot)
         if alternate is not None and alternate in names:
             continue  # the alternate exchange takes them: its own rates tell
-        yield Issue("unroutable", "warning", node_id("exchange", exchange.name),
-                    f"{exchange_label(exchange.name)} receives {incoming:.1f} msg/s and routes none of them: "
-                    "they are dropped", polls=2)
+        yield Issue(
+            "unroutable",
+            "warning",
+            node_id("exchange", exchange.name),
+            f"{exchange_label(exchange.name)} receives {incoming:.1f} msg/s and routes none of them: they are dropped",
+            polls=2,
+        )
 
 
 def routes_nowhere(ctx: Context) -> Iterator[Issue]:
@@ -199,8 +242,12 @@ def routes_nowhere(ctx: Context) -> Iterator[Issue]:
             continue
         if alternate_exchange_of(exchange, ctx.snapshot) is not None:
             continue
-        yield Issue("routes-nowhere", "info", node_id("exchange", exchange.name),
-                    f"{exchange_label(exchange.name)} has no bindings: anything published to it is dropped")
+        yield Issue(
+            "routes-nowhere",
+            "info",
+            node_id("exchange", exchange.name),
+            f"{exchange_label(exchange.name)} has no bindings: anything published to it is dropped",
+        )
 
 
 def _user_exchange(exchange: Exchange) -> bool:
@@ -213,19 +260,27 @@ def alternate_missing(ctx: Context) -> Iterator[Issue]:
     for exchange in ctx.snapshot.exchanges:
         alternate = alternate_exchange_of(exchange, ctx.snapshot)
         if alternate is not None and alternate not in names:
-            yield Issue("alternate-missing", "warning", node_id("exchange", exchange.name),
-                        f"alternate exchange {exchange_label(alternate)} does not exist: "
-                        "unroutable messages are dropped")
+            yield Issue(
+                "alternate-missing",
+                "warning",
+                node_id("exchange", exchange.name),
+                f"alternate exchange {exchange_label(alternate)} does not exist: unroutable messages are dropped",
+            )
 
 
 def only_default_exchange(ctx: Context) -> Iterator[Issue]:
-    bound = {b.destination for b in ctx.snapshot.bindings
-             if b.destination_type == "queue" and b.source != DEFAULT_EXCHANGE}
+    bound = {
+        b.destination for b in ctx.snapshot.bindings if b.destination_type == "queue" and b.source != DEFAULT_EXCHANGE
+    }
     for queue in user_queues(ctx):
         if queue.name in bound or queue.exclusive or queue.auto_delete or queue.name.startswith("amq.gen-"):
             continue
-        yield Issue("default-exchange-only", "info", ctx.queue_node(queue.name),
-                    "no exchange routes here: only publishes to the default exchange by queue name reach it")
+        yield Issue(
+            "default-exchange-only",
+            "info",
+            ctx.queue_node(queue.name),
+            "no exchange routes here: only publishes to the default exchange by queue name reach it",
+        )
 
 
 # ---- dead letters ----------------------------------------------------------------------------------
@@ -273,9 +328,13 @@ def dead_letter_exchange_missing(ctx: Context) -> Iterator[Issue]:
     for queue in ctx.snapshot.queues:
         dead_letter = dead_letter_of(queue)
         if dead_letter is not None and dead_letter[0] not in names:
-            yield Issue("dlx-missing", "critical", ctx.queue_node(queue.name),
-                        f"dead-letter exchange {exchange_label(dead_letter[0])} does not exist: "
-                        "rejected and expired messages are dropped")
+            yield Issue(
+                "dlx-missing",
+                "critical",
+                ctx.queue_node(queue.name),
+                f"dead-letter exchange {exchange_label(dead_letter[0])} does not exist: "
+                "rejected and expired messages are dropped",
+            )
 
 
 def dead_letter_unrouted(ctx: Context) -> Iterator[Issue]:
@@ -284,9 +343,13 @@ def dead_letter_unrouted(ctx: Context) -> Iterator[Issue]:
         if reached or exchanges[exchange].type == "headers" and _has_bindings(ctx.snapshot, exchange):
             continue  # a headers DLX routes on message headers we cannot know
         shown = ", ".join(repr(k) for k in keys[:3]) + (" …" if len(keys) > 3 else "")
-        yield Issue("dlx-unrouted", "warning", ctx.queue_node(queue_name),
-                    f"dead-letter exchange {exchange_label(exchange)} has no binding for routing key {shown}: "
-                    "dead letters are dropped")
+        yield Issue(
+            "dlx-unrouted",
+            "warning",
+            ctx.queue_node(queue_name),
+            f"dead-letter exchange {exchange_label(exchange)} has no binding for routing key {shown}: "
+            "dead letters are dropped",
+        )
 
 
 def _has_bindings(snapshot: VhostSnapshot, exchange: str) -> bool:
@@ -298,9 +361,14 @@ def dead_letter_cycles(ctx: Context) -> Iterator[Issue]:
     for start in sorted(reach):
         path = _cycle_from(start, reach)
         if path:
-            yield Issue("dlx-cycle", "warning", ctx.queue_node(start),
-                        "dead letters go round in a cycle: " + " → ".join(repr(q) for q in path)
-                        + " (RabbitMQ drops a message that cycles back without being rejected)")
+            yield Issue(
+                "dlx-cycle",
+                "warning",
+                ctx.queue_node(start),
+                "dead letters go round in a cycle: "
+                + " → ".join(repr(q) for q in path)
+                + " (RabbitMQ drops a message that cycles back without being rejected)",
+            )
 
 
 def _cycle_from(start: str, reach: dict[str, set[str]]) -> list[str] | None:
@@ -322,15 +390,23 @@ def dead_letter_queue_filling(ctx: Context) -> Iterator[Issue]:
     targets = set().union(*(t for _, _, t in ctx.dead_letter_routes.values()))
     limits = ctx.thresholds
     for queue in ctx.snapshot.queues:
-        if queue.name not in targets or queue.messages_ready < max(limits.dlq_min, 1):
+        if queue.name not in targets or known(queue.messages_ready) < max(limits.dlq_min, 1):
             continue
         trend = ctx.history.trend(queue.name, limits.growth_window)
         if trend is not None and trend.slope > 0:
-            yield Issue("dlq-filling", "warning", ctx.queue_node(queue.name),
-                        f"dead-letter queue filling: {queue.messages_ready} messages ({per_second(trend.slope)})")
+            yield Issue(
+                "dlq-filling",
+                "warning",
+                ctx.queue_node(queue.name),
+                f"dead-letter queue filling: {known(queue.messages_ready)} messages ({per_second(trend.slope)})",
+            )
         else:
-            yield Issue("dlq-filling", "info", ctx.queue_node(queue.name),
-                        f"dead-letter queue holds {queue.messages_ready} messages")
+            yield Issue(
+                "dlq-filling",
+                "info",
+                ctx.queue_node(queue.name),
+                f"dead-letter queue holds {known(queue.messages_ready)} messages",
+            )
 
 
 # ---- limits ------------------------------------------------------------------------------------------------
@@ -344,8 +420,11 @@ _OVERFLOW = {
 
 def max_length_of(queue: Queue) -> tuple[int, str] | None:
     """(max ready messages, overflow behaviour): the lower of argument and policy, as on the broker."""
-    limits = [v for v in (queue.arguments.get("x-max-length"), queue.effective_policy_definition.get("max-length"))
-              if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+    limits = [
+        v
+        for v in (queue.arguments.get("x-max-length"), queue.effective_policy_definition.get("max-length"))
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    ]
     if not limits:
         return None
     overflow = queue.arguments.get("x-overflow", queue.effective_policy_definition.get("overflow", "drop-head"))
@@ -358,16 +437,82 @@ def near_max_length(ctx: Context) -> Iterator[Issue]:
         if limit is None:
             continue
         maximum, overflow = limit
-        if queue.messages_ready >= maximum:
+        if known(queue.messages_ready) >= maximum:
             behaviour = _OVERFLOW.get(overflow, f"overflow {overflow!r}")
-            yield Issue("max-length", "critical", ctx.queue_node(queue.name),
-                        f"at max-length ({queue.messages_ready}/{maximum}): {behaviour}")
-        elif maximum and queue.messages_ready >= ctx.thresholds.near_max_length * maximum:
-            yield Issue("max-length", "warning", ctx.queue_node(queue.name),
-                        f"near max-length ({queue.messages_ready}/{maximum}); then {_OVERFLOW.get(overflow, overflow)}")
+            yield Issue(
+                "max-length",
+                "critical",
+                ctx.queue_node(queue.name),
+                f"at max-length ({known(queue.messages_ready)}/{maximum}): {behaviour}",
+            )
+        elif maximum and known(queue.messages_ready) >= ctx.thresholds.near_max_length * maximum:
+            yield Issue(
+                "max-length",
+                "warning",
+                ctx.queue_node(queue.name),
+                f"near max-length ({known(queue.messages_ready)}/{maximum}); then {_OVERFLOW.get(overflow, overflow)}",
+            )
+
+
+# ---- replicated queues ----------------------------------------------------------------------------------
+
+
+def replicas_lost(ctx: Context) -> Iterator[Issue]:
+    """A quorum queue or stream with replicas down; without a majority it cannot take or give messages."""
+    for queue in ctx.snapshot.queues:
+        members = set(queue.members)
+        if queue.type not in ("quorum", "stream") or not members:
+            continue
+        up = members & set(queue.online)
+        down = sorted(members - up)
+        if not down:
+            continue
+        majority = len(members) // 2 + 1
+        names = ", ".join(down[:3]) + (f" and {len(down) - 3} more" if len(down) > 3 else "")
+        if len(up) < majority:
+            yield Issue(
+                "replicas-lost",
+                "critical",
+                ctx.queue_node(queue.name),
+                f"{queue.type} queue has lost its majority: {len(up)} of {len(members)} replicas online "
+                f"(needs {majority}); it is unavailable until {names} return",
+            )
+        else:
+            yield Issue(
+                "replicas-lost",
+                "warning",
+                ctx.queue_node(queue.name),
+                f"{len(down)} of {len(members)} replicas offline ({names}); "
+                f"{len(up) - majority} more can fail before it is unavailable",
+            )
+
+
+# ---- policies the service could not evaluate ------------------------------------------------------
+
+
+def policy_undecided(ctx: Context) -> Iterator[Issue]:
+    """A policy pattern that could not be matched against a name within bounds (definitions
+    files, where the service attributes policies itself): said, never guessed."""
+    objects = [("exchange", e.name, e.policy, e.policy_undecided) for e in ctx.snapshot.exchanges]
+    objects += [("queue", q.name, q.policy, q.policy_undecided) for q in ctx.snapshot.queues]
+    for kind, name, chosen, undecided in objects:
+        if not undecided:
+            continue
+        first = undecided[0]
+        shown = f"policy {chosen!r} is shown" if chosen else "no policy is shown"
+        more = f" ({len(undecided) - 1} more such policies)" if len(undecided) > 1 else ""
+        yield Issue(
+            "policy-undecided",
+            "warning",
+            node_id(kind, name),
+            f"could not tell whether policy {first.policy!r} (pattern {first.pattern!r}) applies: "
+            f"{first.reason}. It is treated as not applying, so {shown}{more}; the broker's own answer "
+            "may differ",
+        )
 
 
 TOPOLOGY_RULES: tuple[Rule, ...] = (
+    replicas_lost,
     backlog_without_consumers,
     backlog_growing,
     consumers_not_consuming,
@@ -381,6 +526,7 @@ TOPOLOGY_RULES: tuple[Rule, ...] = (
     dead_letter_cycles,
     dead_letter_queue_filling,
     near_max_length,
+    policy_undecided,
 )
 
 

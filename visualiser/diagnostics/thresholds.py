@@ -64,5 +64,7 @@ def parse_thresholds(value: Any) -> dict[str, float]:
         raise ValueError("diagnostics: expected a table of thresholds")
     unknown = sorted(set(value) - _NAMES)
     if unknown:
-        raise ValueError(f"diagnostics: unknown threshold(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(_NAMES))}")
+        raise ValueError(
+            f"diagnostics: unknown threshold(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(_NAMES))}"
+        )
     return {name: _number(name, raw) for name, raw in value.items()}

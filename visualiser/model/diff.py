@@ -7,17 +7,37 @@ only: a depth change on one queue costs a few dozen bytes whatever the graph's s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from .topology import Graph
 
 _MISSING = object()
+Element = dict[str, Any]
 
 
-def diff_items(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, list]:
+class ItemDiff(TypedDict):
+    add: list[Element]
+    remove: list[str]
+    change: list[Element]
+
+
+class Lists(TypedDict):
+    nodes: list[Any]
+    edges: list[Any]
+
+
+class GraphDiff(TypedDict):
+    """The body of a patch (visualiser.contract.frames.Patch without its versions)."""
+
+    add: Lists
+    remove: Lists
+    change: Lists
+
+
+def diff_items(old: dict[str, Element], new: dict[str, Element]) -> ItemDiff:
     added = [item for key, item in new.items() if key not in old]
     removed = [key for key in old if key not in new]
-    changed = []
+    changed: list[Element] = []
     for key, item in new.items():
         before = old.get(key)
         if before is None or before is item:
@@ -30,7 +50,7 @@ def diff_items(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -
     return {"add": added, "remove": removed, "change": changed}
 
 
-def diff_graphs(old: Graph, new: Graph) -> dict[str, list]:
+def diff_graphs(old: Graph, new: Graph) -> GraphDiff:
     nodes = diff_items(old.nodes, new.nodes)
     edges = diff_items(old.edges, new.edges)
     return {
@@ -40,19 +60,18 @@ def diff_graphs(old: Graph, new: Graph) -> dict[str, list]:
     }
 
 
-def is_empty(patch: dict[str, dict[str, list]]) -> bool:
-    return not any(patch[part][kind] for part in ("add", "remove", "change") for kind in ("nodes", "edges"))
+def is_empty(patch: GraphDiff) -> bool:
+    return not any(part["nodes"] or part["edges"] for part in (patch["add"], patch["remove"], patch["change"]))
 
 
-def apply_patch(graph: Graph, patch: dict[str, dict[str, list]]) -> Graph:
+def apply_patch(graph: Graph, patch: GraphDiff) -> Graph:
     """The inverse of diff_graphs: what a client does with a patch (used to test both ends)."""
     result = Graph(nodes=dict(graph.nodes), edges=dict(graph.edges))
-    for kind in ("nodes", "edges"):
-        items = getattr(result, kind)
-        for key in patch["remove"][kind]:
+    for items, kind in ((result.nodes, "nodes"), (result.edges, "edges")):
+        for key in patch["remove"][kind]:  # type: ignore[literal-required]
             items.pop(key, None)
-        for item in patch["add"][kind]:
+        for item in patch["add"][kind]:  # type: ignore[literal-required]
             items[item["id"]] = item
-        for change in patch["change"][kind]:
+        for change in patch["change"][kind]:  # type: ignore[literal-required]
             items[change["id"]] = {**items[change["id"]], **change}
     return result

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_EXCHANGE = ""
-DEFAULT_EXCHANGE_LABEL = "(AMQP default)"
+
+
+@dataclass(frozen=True, slots=True)
+class UndecidedPolicy:
+    """A policy whose pattern could not be evaluated against an object's name (model/pattern.py)."""
+
+    policy: str
+    pattern: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +33,8 @@ class Exchange:
     arguments: dict[str, Any] = field(default_factory=dict)
     policy: str | None = None
     rates: dict[str, float] = field(default_factory=dict)
+    # Policies that would outrank ``policy`` had their pattern been evaluable (definitions only).
+    policy_undecided: tuple[UndecidedPolicy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +47,18 @@ class Queue:
     arguments: dict[str, Any] = field(default_factory=dict)
     policy: str | None = None
     effective_policy_definition: dict[str, Any] = field(default_factory=dict)
-    messages_ready: int = 0
-    messages_unacknowledged: int = 0
-    consumers: int = 0
+    # None where the source does not know (a definitions file, statistics off and no
+    # Prometheus): never drawn or judged as zero.
+    messages_ready: int | None = 0
+    messages_unacknowledged: int | None = 0
+    consumers: int | None = 0
     consumer_utilisation: float | None = None
     state: str = "running"
     rates: dict[str, float] = field(default_factory=dict)
+    node: str | None = None  # where a classic queue lives; a quorum queue's or stream's leader
+    members: tuple[str, ...] = ()  # quorum queues and streams: the nodes holding a replica
+    online: tuple[str, ...] = ()  # … and those of them that are up
+    policy_undecided: tuple[UndecidedPolicy, ...] = ()  # as on Exchange
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,8 @@ class VhostSnapshot:
     consumers: tuple[Consumer, ...] = ()
     connections: tuple[Connection, ...] = ()
     policies: tuple[Policy, ...] = ()
+    broker_version: str | None = None  # RabbitMQ's version: routing follows that version's rules
+    statistics: bool = True  # rates and consumer details known (management statistics on)
 
     def exchange(self, name: str) -> Exchange | None:
         return next((e for e in self.exchanges if e.name == name), None)

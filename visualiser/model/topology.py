@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contract.vocabulary import DEFAULT_EXCHANGE_LABEL, IMPLICIT_BINDING_PREFIX
+from .arguments import alternate_exchange_of, dead_letter_of, delivery_limit_of
 from .entities import (
     DEFAULT_EXCHANGE,
-    DEFAULT_EXCHANGE_LABEL,
     Binding,
     Connection,
     Exchange,
@@ -24,13 +25,24 @@ from .entities import (
     VhostSnapshot,
 )
 
-# Celery's own plumbing: event fan-out, remote-control mailboxes and their replies.
-_PLUMBING_QUEUE = re.compile(r"^celeryev\.|\.pidbox$|^celery@.*\.celery\.pidbox$")
-_PLUMBING_EXCHANGES = {"celeryev", "celery.pidbox", "reply.celery.pidbox"}
+# Celery's own plumbing: event fan-out, remote-control mailboxes and their replies; and the
+# broker's event exchange with this service's queues on it (sources/broker_events.py).
+_PLUMBING_QUEUE = re.compile(r"^celeryev\.|\.pidbox$|^celery@.*\.celery\.pidbox$|^visualiser\.events\.")
+_PLUMBING_EXCHANGES = {"celeryev", "celery.pidbox", "reply.celery.pidbox", "amq.rabbitmq.event"}
 
 
 def node_id(kind: str, name: str) -> str:
     return f"{kind}:{name}"
+
+
+def implicit_binding_id(queue: str) -> str:
+    """The id the page gives a queue's implicit default-exchange binding when it draws one."""
+    return IMPLICIT_BINDING_PREFIX + node_id("queue", queue)
+
+
+def alternate_edge_id(exchange: str) -> str:
+    """The edge from an exchange to its alternate exchange."""
+    return f"alternate:{exchange}"
 
 
 def binding_id(binding: Binding) -> str:
@@ -60,7 +72,7 @@ def build_graph(snapshot: VhostSnapshot) -> Graph:
     for exchange in snapshot.exchanges:
         graph.nodes[node_id("exchange", exchange.name)] = _exchange_node(exchange, snapshot)
     for queue in snapshot.queues:
-        graph.nodes[node_id("queue", queue.name)] = _queue_node(queue)
+        graph.nodes[node_id("queue", queue.name)] = _queue_node(queue, snapshot.broker_version)
     for binding in snapshot.bindings:
         _add_binding(graph, binding)
     for queue in snapshot.queues:
@@ -94,28 +106,7 @@ def _exchange_node(exchange: Exchange, snapshot: VhostSnapshot) -> dict[str, Any
     return node
 
 
-def alternate_exchange_of(exchange: Exchange, snapshot: VhostSnapshot) -> str | None:
-    """The exchange's alternate, decided exactly as the routing engine (and the broker) does."""
-    from ..routing.engine import alternate_exchange  # routing builds on the model: import late
-
-    alternate = alternate_exchange(exchange, snapshot)
-    return alternate.name if alternate else None
-
-
-def dead_letter_of(queue: Queue) -> tuple[str, str | None] | None:
-    """(exchange, routing key or None) a queue dead-letters to; argument wins over policy."""
-    args, policy = queue.arguments, queue.effective_policy_definition
-    if "x-dead-letter-exchange" in args:
-        exchange = args["x-dead-letter-exchange"]
-    elif "dead-letter-exchange" in policy:
-        exchange = policy["dead-letter-exchange"]
-    else:
-        return None
-    key = args.get("x-dead-letter-routing-key", policy.get("dead-letter-routing-key"))
-    return str(exchange), (None if key is None else str(key))
-
-
-def _queue_node(queue: Queue) -> dict[str, Any]:
+def _queue_node(queue: Queue, broker_version: str | None = None) -> dict[str, Any]:
     return {
         "id": node_id("queue", queue.name),
         "kind": "queue",
@@ -135,6 +126,10 @@ def _queue_node(queue: Queue) -> dict[str, Any]:
         "state": queue.state,
         "rates": queue.rates,
         "plumbing": is_plumbing_queue(queue.name),
+        "node": queue.node,
+        "members": list(queue.members),
+        "online": list(queue.online),
+        "delivery_limit": delivery_limit_of(queue, broker_version),
     }
 
 
@@ -196,7 +191,7 @@ def _add_alternate_edge(graph: Graph, exchange: Exchange, snapshot: VhostSnapsho
     alternate = alternate_exchange_of(exchange, snapshot)
     if alternate is None:
         return
-    edge_id = f"alternate:{exchange.name}"
+    edge_id = alternate_edge_id(exchange.name)
     graph.edges[edge_id] = {
         "id": edge_id,
         "kind": "alternate",

@@ -3,7 +3,8 @@
 Each matcher answers one binding against one message and says why, in a sentence the
 page shows next to the binding. The rules follow the broker's own code:
 rabbit_exchange_type_topic (trie matching over '.'-separated words) and
-rabbit_exchange_type_headers (x-match, x- keys, Erlang ``==`` on values).
+rabbit_exchange_type_headers (x-match, x- keys, and the value comparison of the broker's
+version: Erlang ``==`` up to 3.12, ``=:=`` from 3.13; see routing/semantics.py).
 """
 
 from __future__ import annotations
@@ -97,15 +98,18 @@ def _as_bytes(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
 
 
-def amqp_equal(pattern: Any, value: Any) -> bool:
-    """Erlang's ``==`` on decoded AMQP field values.
+def amqp_equal(pattern: Any, value: Any, exact: bool = False) -> bool:
+    """Erlang's ``==`` (exact=False) or ``=:=`` (exact=True) on decoded AMQP field values.
 
-    Numbers compare across integer and float (1 == 1.0); booleans are atoms and equal only
-    booleans; strings and byte strings are both binaries; the type tags do not matter.
+    With ``==`` numbers compare across integer and float (1 == 1.0); with ``=:=`` an integer
+    never equals a float. Either way booleans are atoms and equal only booleans, strings and
+    byte strings are both binaries, and the AMQP type tags (long, signed int…) do not matter.
     """
     if isinstance(pattern, bool) or isinstance(value, bool):
         return isinstance(pattern, bool) and isinstance(value, bool) and pattern is value
     if isinstance(pattern, (int, float)) and isinstance(value, (int, float)):
+        if exact and isinstance(pattern, float) != isinstance(value, float):
+            return False
         if isinstance(pattern, float) or isinstance(value, float):
             try:
                 return float(pattern) == float(value)
@@ -115,9 +119,9 @@ def amqp_equal(pattern: Any, value: Any) -> bool:
     if isinstance(pattern, (str, bytes)) and isinstance(value, (str, bytes)):
         return _as_bytes(pattern) == _as_bytes(value)
     if isinstance(pattern, (list, tuple)) and isinstance(value, (list, tuple)):
-        return len(pattern) == len(value) and all(amqp_equal(a, b) for a, b in zip(pattern, value, strict=True))
+        return len(pattern) == len(value) and all(amqp_equal(a, b, exact) for a, b in zip(pattern, value, strict=True))
     if isinstance(pattern, dict) and isinstance(value, dict):
-        return pattern.keys() == value.keys() and all(amqp_equal(pattern[k], value[k]) for k in pattern)
+        return pattern.keys() == value.keys() and all(amqp_equal(pattern[k], value[k], exact) for k in pattern)
     return pattern is None and value is None
 
 
@@ -127,13 +131,18 @@ def headers_keys_considered(arguments: Mapping[str, Any]) -> list[str]:
     return [k for k in arguments if k != "x-match" and (with_x or not k.startswith("x-"))]
 
 
-def _key_result(key: str, expected: Any, headers: Mapping[str, Any]) -> tuple[bool, str]:
+def _key_result(key: str, expected: Any, headers: Mapping[str, Any], exact: bool) -> tuple[bool, str]:
     if key not in headers:
         return False, f"{key} is missing"
     if expected is None:  # a void value in the binding asks only for presence
         return True, f"{key} is present"
-    if amqp_equal(expected, headers[key]):
+    if amqp_equal(expected, headers[key], exact):
         return True, f"{key}={_show(expected)} matched"
+    if exact and amqp_equal(expected, headers[key], exact=False):
+        return False, (
+            f"{key} is {_show(headers[key])}, not {_show(expected)}: "
+            "an integer and a float never match from RabbitMQ 3.13 on"
+        )
     return False, f"{key} is {_show(headers[key])}, not {_show(expected)}"
 
 
@@ -145,20 +154,20 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def headers_match(arguments: Mapping[str, Any], headers: Mapping[str, Any]) -> bool:
+def headers_match(arguments: Mapping[str, Any], headers: Mapping[str, Any], exact: bool = True) -> bool:
     """The verdict alone, without the words: for the fast path."""
     kind = x_match_kind(arguments)
     results = (
-        key in headers and (arguments[key] is None or amqp_equal(arguments[key], headers[key]))
+        key in headers and (arguments[key] is None or amqp_equal(arguments[key], headers[key], exact))
         for key in headers_keys_considered(arguments)
     )
     return all(results) if kind.startswith("all") else any(results)
 
 
-def match_headers(arguments: Mapping[str, Any], headers: Mapping[str, Any]) -> Verdict:
+def match_headers(arguments: Mapping[str, Any], headers: Mapping[str, Any], exact: bool = True) -> Verdict:
     kind = x_match_kind(arguments)
     keys = headers_keys_considered(arguments)
-    results = [_key_result(key, arguments[key], headers) for key in keys]
+    results = [_key_result(key, arguments[key], headers, exact) for key in keys]
     if kind.startswith("all"):
         matched = all(ok for ok, _ in results)
         shown = [text for ok, text in results if not ok] or [text for _, text in results]

@@ -5,10 +5,12 @@ files, the JSON API, /metrics and the Socket.IO handshake (both its polling and 
 requests) pass through it alike, so no route can be forgotten. Only /healthz stays open,
 for load balancers; it shows source states, never credentials.
 
-Users are exact-match names with werkzeug pbkdf2 hashes (``app.py --hash-password USER``).
-A password is checked in constant time whatever the user name, and a correct one is
-remembered (as a keyed digest, never the password) so that a page's dozens of requests do
-not each pay for the slow hash.
+Users are exact-match names with werkzeug pbkdf2 hashes (``app.py --hash-password USER``;
+scrypt and other pbkdf2 parameters are accepted too). Every login attempt, whatever the
+name, runs the same hashes: one of each price (method and parameters) among the configured
+users, so the time it takes does not tell which names exist. A correct login is remembered
+(as a keyed digest, never the password) so that a page's dozens of requests do not each
+pay for the slow hash.
 """
 
 from __future__ import annotations
@@ -17,22 +19,19 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flask import Flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..config import ConfigError, Settings
-from . import security, sockets
-
-if TYPE_CHECKING:
-    from .. import Wiring
+from .hosts import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ REMEMBERED_LOGINS = 64
 # Each wrong guess costs a full PBKDF2 run; at most this many run at once so that a burst
 # of guesses queues up instead of taking every core from the service.
 CONCURRENT_HASH_CHECKS = 2
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -74,25 +72,16 @@ def parse_users(entries: Iterable[str]) -> dict[str, str]:
     return users
 
 
-def is_loopback(host: str) -> bool:
-    if host.strip().lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name we cannot vouch for counts as exposed
-
-
 def bind_problem(settings: Settings) -> str | None:
     """Why the service must not start as configured, or None. An exposed bind needs auth."""
     if is_loopback(settings.host) or settings.auth_users or settings.no_auth:
         return None
+    # One line, as every start-up error: what is refused, why, and each way out.
     return (
-        f"refusing to listen on {settings.host} without authentication: anyone who can reach it would see "
-        "your broker's topology.\n"
-        "  Create a user:     python app.py --hash-password alice   (reads the password on stdin)\n"
-        "  Then start with:   --auth-users 'alice:pbkdf2:sha256:…'   (or VISUALISER_AUTH_USERS)\n"
-        "  Or, if something in front of it already authenticates: --no-auth"
+        f"refusing to listen on {settings.host} without authentication (anyone who can reach it would see your "
+        "broker's topology): create a user with 'python app.py --hash-password alice' (reads the password on "
+        "stdin) and start with --auth-users 'alice:<the hash it prints>' (or VISUALISER_AUTH_USERS), or with "
+        "--no-auth if something in front of it already authenticates"
     )
 
 
@@ -105,8 +94,38 @@ def no_auth_warning(settings: Settings) -> str | None:
     return None
 
 
+def hash_price(stored: str) -> str:
+    """What checking a hash costs: its method and parameters, e.g. ``pbkdf2:sha256:600000``."""
+    return stored.split("$", 1)[0]
+
+
+def decoy_hashes(users: dict[str, str]) -> dict[str, str]:
+    """{price: a hash of a random password at that price}, one per price among the users."""
+    decoys: dict[str, str] = {}
+    for user, stored in users.items():
+        price = hash_price(stored)
+        if price in decoys:
+            continue
+        salt_length = len(stored.split("$")[1]) or 16
+        try:
+            decoys[price] = generate_password_hash(secrets.token_urlsafe(16), method=price, salt_length=salt_length)
+        except (ValueError, TypeError, MemoryError):
+            raise ConfigError(
+                f"auth_users: the hash for {user!r} uses a method or parameters this system cannot "
+                "compute (make one with --hash-password USER)"
+            ) from None
+    return decoys
+
+
 class Authenticator:
-    """Checks basic-auth credentials against hashed secrets in constant time."""
+    """Checks basic-auth credentials against hashed secrets; every name costs the same.
+
+    Each attempt runs one hash of each price among the configured users, in the same order:
+    the user's own hash where the name is known, a decoy of the same price for the others.
+    A decoy for an unknown name alone would cost one fixed price while a known name costs
+    its own; running every user's hash would make each attempt cost as many hashes as there
+    are users. With one price (every hash made by --hash-password), an attempt is one hash.
+    """
 
     def __init__(self, users: dict[str, str]):
         self._users = users
@@ -114,8 +133,8 @@ class Authenticator:
         self._remembered: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
         self._hashing = threading.BoundedSemaphore(CONCURRENT_HASH_CHECKS)
-        # A wrong user still costs one full hash, so timing does not tell which names exist.
-        self._decoy = hash_password(secrets.token_urlsafe(16))
+        self._decoys = decoy_hashes(users)
+        self._prices = sorted(self._decoys)
 
     def check(self, user: str, password: str) -> bool:
         token = hmac.new(self._key, f"{user}\0{password}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
@@ -132,15 +151,21 @@ class Authenticator:
         return True
 
     def _verify(self, user: str, password: str) -> bool:
-        stored = self._decoy
-        known = False
+        own: str | None = None
         encoded = user.encode("utf-8", "surrogatepass")
         for name, hashed in self._users.items():  # no early exit: every name is compared
             if hmac.compare_digest(name.encode("utf-8", "surrogatepass"), encoded):
-                stored, known = hashed, True
+                own = hashed
+        own_price = hash_price(own) if own is not None else None
+        matches = False
         with self._hashing:
-            matches = check_password_hash(stored, password)  # werkzeug compares digests with hmac.compare_digest
-        return known and matches
+            for price in self._prices:  # the same prices, in the same order, for every name
+                stored = own if own is not None and price == own_price else self._decoys[price]
+                # werkzeug compares digests with hmac.compare_digest
+                matched = check_password_hash(stored, password)
+                if stored is own:
+                    matches = matched
+        return matches
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -188,11 +213,8 @@ class BasicAuthMiddleware:
         return self.wrapped(environ, start_response)
 
 
-def install(wiring: Wiring) -> None:
-    """Feature hook: socket origin/size and input limits always; the auth gate when users are configured."""
-    settings = wiring.settings
-    sockets.harden(wiring.app, wiring.socketio, settings.allowed_origins)
-    security.refuse_deep_json(wiring.app)
+def install(app: Flask, settings: Settings) -> None:
+    """Put the authentication gate in front of the whole app when users are configured."""
     users = parse_users(settings.auth_users)
     if users:
-        wiring.app.wsgi_app = BasicAuthMiddleware(wiring.app.wsgi_app, Authenticator(users))  # type: ignore[method-assign]
+        app.wsgi_app = BasicAuthMiddleware(app.wsgi_app, Authenticator(users))  # type: ignore[method-assign]

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..model.entities import BrokerSnapshot
 from .normalise import group_by_vhost, vhost_snapshot
+from .sink import Sink
 from .status import SourceStatus
-
-if TYPE_CHECKING:
-    from ..hub import Hub
 
 SOURCE = "definitions"
 _SECTIONS = ("exchanges", "queues", "bindings", "policies")
@@ -42,6 +40,8 @@ def parse_definitions(data: Any, *, single_vhost_name: str = "/") -> BrokerSnaps
     names |= {vhost for by_vhost in grouped.values() for vhost in by_vhost}
     if not names:
         names = {single_vhost_name}
+    version = data.get("rabbitmq_version") or data.get("rabbit_version")
+    version = version if isinstance(version, str) else None
     vhosts = {
         name: vhost_snapshot(
             name,
@@ -50,12 +50,20 @@ def parse_definitions(data: Any, *, single_vhost_name: str = "/") -> BrokerSnaps
             bindings=grouped["bindings"].get(name, []),
             policies=grouped["policies"].get(name, []),
             add_builtin_exchanges=True,
-            compute_queue_policies=True,
+            match_policies=True,
+            broker_version=version,
+            statistics=False,
         )
         for name in sorted(names)
     }
-    version = data.get("rabbitmq_version") or data.get("rabbit_version")
-    return BrokerSnapshot(vhosts=vhosts, broker={"rabbitmq_version": version} if isinstance(version, str) else {})
+    # A definitions file has no depths, consumers or rates: say so rather than show zeros.
+    broker: dict[str, Any] = {
+        "figures": {"depths": "none", "consumer_counts": "none", "rates": "none"},
+        "missing": [{"what": "queue depths, consumers and rates", "why": "a definitions file describes topology only"}],
+    }
+    if version:
+        broker["rabbitmq_version"] = version
+    return BrokerSnapshot(vhosts=vhosts, broker=broker)
 
 
 def _single_vhost_name(sections: dict[str, list[dict[str, Any]]], fallback: str) -> str:
@@ -90,14 +98,17 @@ def load_definitions(path: str) -> BrokerSnapshot:
 class DefinitionsSource:
     """A static source: load once (the caller validated it at start-up), post once."""
 
-    def __init__(self, path: str, hub: Hub):
+    def __init__(self, path: str, hub: Sink):
         self.path, self.hub = path, hub
         self.snapshot = load_definitions(path)
 
     def start(self) -> None:
         now = time.time()
         self.hub.publish_broker(SOURCE, self.snapshot)
-        detail = f"{os.path.basename(self.path)} (offline definitions)"
+        # The status bar reads "definitions file: shop.json, exported from RabbitMQ 3.13.7".
+        version = self.snapshot.broker.get("rabbitmq_version")
+        exported = f"exported from RabbitMQ {version}" if version else "RabbitMQ version not stated in the export"
+        detail = f"{os.path.basename(self.path)}, {exported}"
         self.hub.publish_status(SourceStatus(SOURCE, state="ok", detail=detail, last_success=now, since=now))
 
     def stop(self) -> None:

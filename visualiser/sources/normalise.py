@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 from ..model.entities import (
@@ -21,7 +20,7 @@ from ..model.entities import (
     Queue,
     VhostSnapshot,
 )
-from ..model.policies import effective_policy
+from ..model.policies import resolve_policies
 
 # Every vhost has these; a definitions export leaves them out.
 BUILTIN_EXCHANGES = (
@@ -45,6 +44,15 @@ def _str(value: Any, default: str = "") -> str:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _count(value: Any) -> int | None:
+    """A figure the source may not have: None (unknown), never a made-up zero."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _bool(value: Any, default: bool = False) -> bool:
@@ -81,7 +89,9 @@ def exchange_from(raw: dict[str, Any]) -> Exchange:
         internal=_bool(raw.get("internal")),
         arguments=_dict(raw.get("arguments")),
         policy=raw.get("policy") if isinstance(raw.get("policy"), str) else None,
-        rates=_rates(raw.get("message_stats"), {"publish_in": "publish_in_details", "publish_out": "publish_out_details"}),
+        rates=_rates(
+            raw.get("message_stats"), {"publish_in": "publish_in_details", "publish_out": "publish_out_details"}
+        ),
     )
 
 
@@ -101,11 +111,14 @@ def queue_from(raw: dict[str, Any], effective_policy_definition: dict[str, Any] 
             if effective_policy_definition is not None
             else _dict(raw.get("effective_policy_definition"))
         ),
-        messages_ready=_int(raw.get("messages_ready")),
-        messages_unacknowledged=_int(raw.get("messages_unacknowledged")),
-        consumers=_int(raw.get("consumers")),
+        messages_ready=_count(raw.get("messages_ready")),
+        messages_unacknowledged=_count(raw.get("messages_unacknowledged")),
+        consumers=_count(raw.get("consumers")),
         consumer_utilisation=float(utilisation) if isinstance(utilisation, (int, float)) else None,
         state=_str(raw.get("state"), "running"),
+        node=_str(raw.get("leader")) or _str(raw.get("node")) or None,
+        members=_names(raw.get("members")),
+        online=_names(raw.get("online")),
         rates=_rates(
             raw.get("message_stats"),
             {
@@ -154,7 +167,9 @@ def consumer_from(raw: dict[str, Any]) -> Consumer:
 
 def connection_from(raw: dict[str, Any]) -> Connection:
     client = _dict(raw.get("client_properties"))
-    kept = {k: client[k] for k in ("product", "version", "platform", "connection_name", "hostname") if k in client}
+    kept: dict[str, Any] = {
+        k: client[k] for k in ("product", "version", "platform", "connection_name", "hostname") if k in client
+    }
     host, port = raw.get("peer_host"), raw.get("peer_port")
     return Connection(
         name=_str(raw.get("name")),
@@ -190,23 +205,28 @@ def vhost_snapshot(
     consumers: list[dict[str, Any]] = (),  # type: ignore[assignment]
     connections: list[dict[str, Any]] = (),  # type: ignore[assignment]
     add_builtin_exchanges: bool = False,
-    compute_queue_policies: bool = False,
+    match_policies: bool = False,
+    broker_version: str | None = None,
+    statistics: bool = True,
 ) -> VhostSnapshot:
+    """One vhost's entities. Policies: live listings name each object's policy and that is kept
+    as the broker's word; ``match_policies`` (definitions exports, which name none) attributes
+    them by matching patterns instead, in bounded time (model/policies.py)."""
     policy_objs = tuple(policy_from(p) for p in policies)
     exchange_objs = [exchange_from(e) for e in exchanges]
     if add_builtin_exchanges:
         present = {e.name for e in exchange_objs}
         exchange_objs[:0] = [Exchange(name=n, type=t) for n, t in BUILTIN_EXCHANGES if n not in present]
+    definitions = {p.name: p.definition for p in policy_objs}
 
     def queue(raw: dict[str, Any]) -> Queue:
-        if not compute_queue_policies:
-            return queue_from(raw)
-        # A definitions export has no effective policies: resolve them as the broker would.
-        q = queue_from(raw, {})
-        policy = effective_policy(policy_objs, q.name, "queue", q.type)
-        return replace(q, policy=policy.name, effective_policy_definition=dict(policy.definition)) if policy else q
+        # The queue-totals listing (statistics off) names the policy but not its definition.
+        named = raw.get("policy")
+        if "effective_policy_definition" not in raw and isinstance(named, str) and named in definitions:
+            return queue_from(raw, dict(definitions[named]))
+        return queue_from(raw)
 
-    return VhostSnapshot(
+    snapshot = VhostSnapshot(
         vhost=vhost,
         exchanges=tuple(exchange_objs),
         queues=tuple(queue(q) for q in queues),
@@ -214,4 +234,7 @@ def vhost_snapshot(
         consumers=tuple(consumer_from(c) for c in consumers),
         connections=tuple(connection_from(c) for c in connections),
         policies=policy_objs,
+        broker_version=broker_version,
+        statistics=statistics,
     )
+    return resolve_policies(snapshot) if match_policies else snapshot

@@ -3,6 +3,12 @@
 It never touches the model: a fresh BrokerSnapshot on success, a status on every change
 of health. On failure the hub keeps the last good graph (marked stale) while the poller
 backs off, capped and jittered, and it recovers by itself when the broker answers again.
+
+When the broker's event exchange is on (broker_events.py), events ask for reads between
+polls: the vhosts they name are read again at once (vhost_refresh.py), or everything when
+an event cannot say what changed. The poll then is the reconcile: it seeds the graph,
+catches what lost events hid, and counts what it found different. All reads run on this
+one thread, one at a time, so a slow read is never overtaken by an older one.
 """
 
 from __future__ import annotations
@@ -10,26 +16,80 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 
+from ..model.entities import BrokerSnapshot
 from .management_api import ManagementClient, SourceError
+from .prometheus import PrometheusClient, with_prometheus_figures
+from .quoting import broker_text
+from .sink import Sink
 from .status import Backoff, SourceStatus
-
-if TYPE_CHECKING:
-    from ..hub import Hub
+from .vhost_refresh import ConsumerEvent, RecentConsumers, differences, read_vhosts
 
 log = logging.getLogger(__name__)
 SOURCE = "management-api"
+# Events of one change (a queue declared and bound) arrive within milliseconds: read once for all.
+COALESCE_SECONDS = 0.05
+# RabbitMQ 3.x lists a new consumer only when it next emits statistics (every 5 s by default).
+CONSUMER_LISTING_SECONDS = 6.0
 
 
 class ManagementPoller:
-    def __init__(self, client: ManagementClient, hub: Hub, interval: float = 2.0, backoff_cap: float = 30.0):
+    def __init__(
+        self,
+        client: ManagementClient,
+        hub: Sink,
+        interval: float = 2.0,
+        backoff_cap: float = 30.0,
+        prometheus: PrometheusClient | None = None,
+    ):
         self.client, self.hub, self.interval = client, hub, interval
+        self.prometheus = prometheus
         self.backoff = Backoff(base=interval, cap=max(backoff_cap, interval))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="management-poller", daemon=True)
         self._status = SourceStatus(SOURCE, detail=client.base_url)
+        self._detail, self._extra = client.base_url, dict[str, Any]()
         self.last_duration: float | None = None
+        self._started = time.time()
+        self._overdue_of: SourceStatus | None = None
+        self._requests = _Requests()
+        self._applied = 0  # the last request whose read the hub has applied
+        self._last_read: BrokerSnapshot | None = None  # as read, before consumer events are laid over it
+        self._consumers = RecentConsumers()
+        self.full_reads = 0
+        self.polls = 0  # full reads run because the interval was up (the others were asked for by events)
+        self.refreshes = 0  # reads of some vhosts, asked for by events
+        self.reconcile = {"reads": 0, "differences": 0, "last_differences": None}
+        self._events_reason: str | None = None  # why events do not flow; None: no events consumer at all
+        self._note_changed = False
+        self.reading = False  # a read is under way (the thread is not waiting for work)
+        self._events_since: float | None = None  # monotonic time since when events have been flowing
+        self._last_full_started: float | None = None
+        # Checked on the hub's thread, not ours: a poll that hangs cannot hide that it hangs.
+        hub.every(1.0, self.check_overdue)
+
+    @property
+    def overdue_after(self) -> float:
+        """Seconds without a successful read after which the graph is stale, whatever else is said."""
+        return 3 * self.interval + 2 * self.client.timeout
+
+    def check_overdue(self) -> None:
+        status = self._status
+        last = status.last_success or self._started
+        silent = time.time() - last
+        if status.state in ("ok", "starting") and silent > self.overdue_after and status is not self._overdue_of:
+            self._overdue_of = status  # said once per status; the poller's next report replaces it
+            self.hub.publish_status(
+                replace(
+                    status,
+                    state="stale",
+                    since=time.time(),
+                    last_error=f"no successful read for {silent:.0f}s (the current poll has not finished)",
+                )
+            )
 
     def start(self) -> None:
         self.hub.publish_status(self._status)
@@ -37,18 +97,134 @@ class ManagementPoller:
 
     def stop(self) -> None:
         self._stop.set()
+        self._requests.wake.set()
         self._thread.join(timeout=self.client.timeout + 2)
         self.client.close()
+        if self.prometheus is not None:
+            self.prometheus.close()
 
+    # ---- asked by the broker's events (any thread) ----------------------------------------------
+    def request(self, vhosts: Iterable[str] | None, consumers: Iterable[ConsumerEvent] = ()) -> int:
+        """Read these vhosts again soon (None: everything); returns a ticket for ``applied``."""
+        return self._requests.add(vhosts, list(consumers))
+
+    @property
+    def idle(self) -> bool:
+        """Nothing being read, nothing asked for (consumer events' later reads aside)."""
+        return not self.reading and not self._requests.pending
+
+    @property
+    def applied(self) -> int:
+        """Requests up to this ticket are on the graph (the hub has applied their read)."""
+        return self._applied
+
+    def events_flowing(self, flowing: bool, reason: str = "") -> None:
+        """The events consumer says whether every change now reaches us, or why not (said in
+        the status by the poller's own thread, the one that writes it)."""
+        before = self.events_note
+        self._events_since = (self._events_since or time.monotonic()) if flowing else None
+        self._events_reason = "" if flowing else reason
+        if self.events_note != before:
+            self._note_changed = True
+            self._requests.wake.set()
+
+    @property
+    def events_note(self) -> str:
+        """How changes reach the graph, for the status line."""
+        if self._events_reason is None:
+            return ""
+        if self._events_since is None:
+            return f"polled every {self.interval:g} s ({self._events_reason})"
+        found = int(self.reconcile["differences"] or 0)
+        differed = f", {found} difference{'s' if found != 1 else ''} found" if found else ""
+        return f"changes pushed by events, checked every {self.interval:g} s{differed}"
+
+    # ---- the poller's thread ------------------------------------------------------------------------
     def _run(self) -> None:
+        next_full = time.monotonic()
+        read_all = False  # the vhosts asked for could not be read alone
+        unread: set[str] = set()  # … and these are they
         while not self._stop.is_set():
-            self._stop.wait(self.poll_once())
+            soonest = time.monotonic() if read_all else min(next_full, self._requests.next_due())
+            self._requests.wake.wait(max(0.0, soonest - time.monotonic()))
+            if self._stop.is_set():
+                return
+            if self._note_changed:
+                self._note_changed = False
+                self._report(self._status.state, None, read=False)
+            due = time.monotonic() >= next_full
+            if not due:
+                self._stop.wait(COALESCE_SECONDS)
+            # A failing broker is asked again only when its backoff is over, whatever events say.
+            taken = self._requests.take(hold=self.backoff.failures > 0 and not due)
+            if taken is None:
+                continue
+            vhosts, full, ticket, consumers = taken
+            for event in consumers:
+                self._consumers.note(event)
+            if not (due or full or read_all or vhosts or consumers):
+                continue  # woken to say something, or by nothing
+            self.reading = True
+            if due or full or read_all or self._last_read is None:
+                self.polls += due
+                next_full = time.monotonic() + self.poll_once(ticket, unread | vhosts)
+                read_all, unread = False, set()
+            else:
+                read_all = not self._refresh(vhosts, ticket)
+                unread = set(vhosts) if read_all else set()
+            self.reading = False
 
-    def poll_once(self) -> float:
+    def _refresh(self, vhosts: set[str], ticket: int) -> bool:
+        """Read these vhosts again (an empty set: only lay consumer events over the last read)."""
+        assert self._last_read is not None
+        try:
+            read = read_vhosts(self.client, vhosts, self._last_read) if vhosts else self._last_read
+            if read is None:
+                return False
+            if vhosts and read.broker.get("statistics") is False:
+                read = with_prometheus_figures(read, self.prometheus.scrape() if self.prometheus else None)
+        except SourceError as exc:
+            log.info("reading %d vhost(s) again failed (%s); reading everything", len(vhosts), exc)
+            return False
+        self._last_read = read
+        if vhosts:
+            self.refreshes += 1
+        self._publish(read, ticket)
+        if vhosts:
+            self._report("ok", None)
+        return True
+
+    def _publish(self, read: BrokerSnapshot, ticket: int | None) -> None:
+        self.hub.publish_broker(SOURCE, self._consumers.overlay(read))
+        if ticket is not None:
+            self.hub.submit(lambda: self._mark_applied(ticket))
+
+    def _mark_applied(self, ticket: int) -> None:  # hub thread: the read before it is on the graph
+        self._applied = max(self._applied, ticket)
+
+    def _count_differences(self, read: BrokerSnapshot, ticket: int, started: float, unread: set[str]) -> None:
+        """A poll while events flowed is a reconcile: count what it found that events did not say.
+        ``unread``: vhosts events named that no read has shown yet (their changes were said)."""
+        previous, self._last_full_started = self._last_full_started, started
+        since = self._events_since
+        if since is None or previous is None or previous < since or self._last_read is None:
+            return  # events were not flowing since the last full read: nothing they should have said
+        changed = self._requests.changed_since(ticket)
+        if changed is None:
+            return  # something asked for a full read meanwhile: either may be the newer
+        self.reconcile["reads"] = int(self.reconcile["reads"] or 0) + 1
+        found = differences(self._consumers.overlay(self._last_read), self._consumers.overlay(read), changed | unread)
+        self.reconcile["last_differences"] = found
+        self.reconcile["differences"] = int(self.reconcile["differences"] or 0) + found
+        if found:
+            log.info("reconcile: %d object(s) differed from what the broker's events said", found)
+
+    def poll_once(self, ticket: int | None = None, unread: set[str] | frozenset[str] = frozenset()) -> float:
         """One poll; returns how long to wait before the next."""
         started = time.perf_counter()
+        read_started = time.monotonic()
         try:
-            snapshot = self.client.fetch_broker()
+            snapshot = self._with_prometheus(self.client.fetch_broker())
         except SourceError as exc:
             self._report(exc.state, str(exc))
             delay = self.backoff.next_delay()
@@ -61,25 +237,129 @@ class ManagementPoller:
         self.last_duration = time.perf_counter() - started
         self.hub.record_poll_duration(SOURCE, self.last_duration)
         self.backoff.reset()
-        self.hub.publish_broker(SOURCE, snapshot)
-        version = snapshot.broker.get("rabbitmq_version", "")
+        self._count_differences(
+            snapshot, ticket if ticket is not None else self._requests.ticket, read_started, set(unread)
+        )
+        self._last_read = snapshot
+        self.full_reads += 1
+        self._publish(snapshot, ticket)
+        version = broker_text(snapshot.broker.get("rabbitmq_version", ""), 40)
         hidden = snapshot.broker.get("vhosts_without_access", [])
-        self._report("ok", None, detail=f"{self.client.base_url} (RabbitMQ {version})" if version else None,
-                     extra={"vhosts_without_access": hidden} if hidden else {})
+        extra: dict[str, Any] = {"vhosts_without_access": hidden} if hidden else {}
+        detail = f"{self.client.base_url} (RabbitMQ {version})" if version else self.client.base_url
+        invalid = self.client.last_invalid_utf8_answers
+        if invalid:  # the graph is current, but not every name is exactly the broker's: said here too
+            extra["invalid_utf8_answers"] = invalid
+            detail += (
+                f"; the broker sent invalid UTF-8 in {invalid} answer{'s' if invalid != 1 else ''} (shown as \\xNN)"
+            )
+        self._report("ok", None, detail=detail, extra=extra)
         return self.interval
 
+    def _status_extra(self) -> dict[str, Any]:
+        return {
+            "full_reads": self.full_reads,
+            "polls": self.polls,
+            "refreshes": self.refreshes,
+            "events": self._events_since is not None,
+            "reconcile": dict(self.reconcile),
+        }
+
+    def _with_prometheus(self, snapshot: BrokerSnapshot) -> BrokerSnapshot:
+        """Consumer counts (and depths, if missing) from Prometheus where the management API has none."""
+        if snapshot.broker.get("figures", {}).get("consumer_counts") != "none":
+            return snapshot
+        return with_prometheus_figures(snapshot, self.prometheus.scrape() if self.prometheus else None)
+
     def _report(
-        self, state: str, error: str | None, detail: str | None = None, extra: dict[str, Any] | None = None
+        self,
+        state: str,
+        error: str | None,
+        detail: str | None = None,
+        extra: dict[str, Any] | None = None,
+        *,
+        read: bool = True,
     ) -> None:
+        """``read``: this report follows a successful read (not only news of the events consumer)."""
         now = time.time()
         old = self._status
+        self._detail = detail or self._detail
+        if extra is not None or state != "ok":
+            self._extra = extra or {}
         self._status = SourceStatus(
             SOURCE,
             state=state,
-            detail=detail or old.detail,
-            last_success=now if state == "ok" else old.last_success,
+            detail=self._detail + (f"; {self.events_note}" if self.events_note else ""),
+            last_success=now if state == "ok" and read else old.last_success,
             last_error=error if error else old.last_error,
             since=old.since if old.state == state else now,
-            extra={"poll_interval": self.interval, **(extra or {})},
+            extra={"poll_interval": self.interval, **self._extra, **self._status_extra()},
         )
         self.hub.publish_status(self._status)  # small, and it carries "last successful poll"
+
+
+class _Requests:
+    """What events asked the poller to read, gathered between reads (any thread adds, the poller takes).
+
+    Each request gets a ticket, in order; a read covers every ticket taken before it began.
+    """
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.ticket = 0
+        self._lock = threading.Lock()
+        self._vhosts: set[str] = set()
+        self._full = False
+        self._later: dict[str, float] = {}  # vhost -> when to read it again (monotonic): after its last consumer event
+        self._consumers: list[ConsumerEvent] = []
+        self._changed: dict[str, int] = {}  # vhost -> the last ticket that named it
+        self._full_ticket = 0
+
+    def add(self, vhosts: Iterable[str] | None, consumers: list[ConsumerEvent]) -> int:
+        with self._lock:
+            self.ticket += 1
+            if vhosts is None:
+                self._full, self._full_ticket = True, self.ticket
+            else:
+                names = set(vhosts)
+                self._vhosts |= names
+                for name in names:
+                    self._changed[name] = self.ticket
+            later = time.monotonic() + CONSUMER_LISTING_SECONDS
+            self._later.update((event.vhost, later) for event in consumers)
+            self._consumers.extend(consumers)
+            self.wake.set()
+            return self.ticket
+
+    @property
+    def pending(self) -> bool:
+        """Something was asked for that no read has taken yet."""
+        with self._lock:
+            return bool(self._vhosts or self._full or self._consumers)
+
+    def next_due(self) -> float:
+        with self._lock:
+            return min(self._later.values(), default=float("inf"))
+
+    def take(self, hold: bool = False) -> tuple[set[str], bool, int, list[ConsumerEvent]] | None:
+        """(vhosts to read, whether everything must be read, the last ticket covered, consumer
+        events); None with ``hold``: leave the requests for later."""
+        with self._lock:
+            self.wake.clear()
+            if hold:
+                return None
+            now = time.monotonic()
+            due = {vhost for vhost, at in self._later.items() if at <= now}
+            self._later = {vhost: at for vhost, at in self._later.items() if at > now}
+            vhosts, full, consumers = self._vhosts | due, self._full, self._consumers
+            self._vhosts, self._full, self._consumers = set(), False, []
+            return vhosts, full, self.ticket, consumers
+
+    def changed_since(self, ticket: int) -> set[str] | None:
+        """The vhosts events named after ``ticket``; None when one asked for a full read."""
+        with self._lock:
+            if self._full_ticket > ticket:
+                return None
+            changed = {vhost for vhost, last in self._changed.items() if last > ticket}
+            self._changed = {vhost: last for vhost, last in self._changed.items() if last > ticket}
+            return changed

@@ -40,4 +40,4 @@ class Backoff:
     def next_delay(self) -> float:
         self.failures += 1
         ceiling = min(self.cap, self.base * 2 ** min(self.failures - 1, 16))
-        return ceiling * self._rng.uniform(0.5, 1.0)
+        return float(ceiling * self._rng.uniform(0.5, 1.0))

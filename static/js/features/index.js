@@ -4,4 +4,8 @@ export default [
   'route',
   'celery',
   'findings',
+  'trace',
+  'timeline',
+  'recorded-depth',
+  'sharing',
 ];

@@ -1,0 +1,206 @@
+"""Queue depths and consumer counts from RabbitMQ's Prometheus plugin.
+
+With management statistics off (RabbitMQ's recommended setting from 4.x), the management
+API no longer gives consumer counts. The Prometheus plugin does, cheaply:
+``/metrics/detailed?family=queue_coarse_metrics&family=queue_consumer_count`` answers per
+queue (ready, unacked, total, consumers). Each node reports only the queues it hosts, so
+every node of a cluster is scraped and the answers are merged; the nodes that did not
+answer are reported, and their queues' figures stay unknown.
+
+The text format is parsed here (a few dozen lines) rather than with a client library:
+only samples of four metric names are read, with label values unescaped as the format
+defines (``\\\\``, ``\\"``, ``\\n``), because queue names may hold any character.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from ..model.entities import BrokerSnapshot, VhostSnapshot
+from .management_api import redact_url
+from .quoting import broker_text
+
+DETAILED_PATH = "/metrics/detailed"
+FAMILIES = (("family", "queue_coarse_metrics"), ("family", "queue_consumer_count"))
+DEFAULT_PORT = 15692
+MAX_BODY_BYTES = 64 * 1024 * 1024  # ~200 bytes a queue: room for 300,000 queues
+
+METRICS = {
+    "rabbitmq_detailed_queue_messages_ready": "messages_ready",
+    "rabbitmq_detailed_queue_messages_unacked": "messages_unacknowledged",
+    "rabbitmq_detailed_queue_consumers": "consumers",
+}
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>.*)\}\s+(?P<value>\S+)(?:\s+\d+)?$")
+_LABEL = re.compile(r'\s*(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"\s*,?')
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+QueueKey = tuple[str, str]  # (vhost, queue)
+
+
+@dataclass
+class Scrape:
+    """The merged answer of every node: figures per queue, and which endpoints failed."""
+
+    figures: dict[QueueKey, dict[str, int]] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)  # rabbitmq_node of each endpoint that answered
+    failed: dict[str, str] = field(default_factory=dict)  # redacted URL -> reason
+
+
+def unescape(value: str) -> str:
+    return re.sub(r'\\[\\"n]', lambda m: _ESCAPES[m.group(0)], value)
+
+
+def parse_labels(text: str) -> dict[str, str] | None:
+    labels, position = {}, 0
+    while position < len(text):
+        match = _LABEL.match(text, position)
+        if match is None:
+            return None  # malformed: the whole sample is ignored, not half-read
+        labels[match["key"]] = unescape(match["value"])
+        position = match.end()
+    return labels
+
+
+def samples(text: str, wanted: Iterable[str]) -> Iterator[tuple[str, dict[str, str], float]]:
+    """(metric, labels, value) of each wanted sample; comments and anything malformed skipped."""
+    names = set(wanted)
+    for line in text.splitlines():
+        if not line or line[0] == "#" or line.split("{", 1)[0] not in names:
+            continue
+        match = _SAMPLE.match(line)
+        labels = parse_labels(match["labels"]) if match else None
+        if match is None or labels is None:
+            continue
+        try:
+            yield match["name"], labels, float(match["value"])
+        except ValueError:
+            continue
+
+
+def parse_queue_figures(text: str) -> tuple[dict[QueueKey, dict[str, int]], str | None]:
+    """Figures per (vhost, queue) from one node's detailed metrics, and that node's name."""
+    figures: dict[QueueKey, dict[str, int]] = {}
+    node = None
+    for name, labels, value in samples(text, [*METRICS, "rabbitmq_identity_info"]):
+        if name == "rabbitmq_identity_info":
+            node = labels.get("rabbitmq_node")
+            continue
+        if "vhost" not in labels or "queue" not in labels or not value >= 0 or value != int(value):
+            continue
+        figures.setdefault((labels["vhost"], labels["queue"]), {})[METRICS[name]] = int(value)
+    return figures, node
+
+
+def default_url(management_base_url: str) -> str:
+    """The Prometheus plugin on the management API's host, at its default port."""
+    host = urlsplit(management_base_url).hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{DEFAULT_PORT}"
+
+
+class PrometheusClient:
+    """Scrapes the detailed queue families of every configured node, in parallel."""
+
+    def __init__(self, urls: Iterable[str], timeout: float = 5.0):
+        self.urls = [url.rstrip("/") for url in urls]
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(self.urls))), thread_name_prefix="prometheus")
+
+    def __repr__(self) -> str:
+        return f"PrometheusClient({[redact_url(u) for u in self.urls]!r})"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def scrape(self) -> Scrape:
+        result = Scrape()
+        for url, outcome in zip(self.urls, self._pool.map(self._scrape_one, self.urls), strict=True):
+            if isinstance(outcome, str):
+                result.failed[redact_url(url)] = outcome
+                continue
+            figures, node = outcome
+            result.figures.update(figures)
+            if node:
+                result.nodes.append(broker_text(node, 100))  # quoted in the page's notes
+        return result
+
+    def _scrape_one(self, url: str) -> tuple[dict[QueueKey, dict[str, int]], str | None] | str:
+        try:
+            with requests.get(
+                url + DETAILED_PATH, params=list(FAMILIES), timeout=self.timeout, stream=True
+            ) as response:
+                if response.status_code != 200:
+                    return f"answered {response.status_code}"
+                body = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
+        except requests.RequestException as exc:
+            return f"unreachable ({type(exc).__name__})"
+        if len(body) > MAX_BODY_BYTES:
+            return f"answer larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+        figures, node = parse_queue_figures(body.decode("utf-8", "replace"))
+        if node is None:
+            return "not a RabbitMQ Prometheus endpoint (no rabbitmq_identity_info)"
+        return figures, node
+
+
+def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> BrokerSnapshot:
+    """The snapshot with each queue's unknown figures filled in from a scrape (None: not configured).
+
+    Only figures the management API left unknown are taken (it stays the source of what it
+    gives); a queue no answering node reported keeps them unknown, and the notes say which
+    nodes did not answer.
+    """
+    configured = scrape is not None
+    scrape = scrape or Scrape()
+    vhosts = {name: _fill_vhost(vhost, scrape) for name, vhost in snapshot.vhosts.items()}
+    broker = dict(snapshot.broker)
+    figures = dict(broker.get("figures", {}))
+    missing = [note for note in broker.get("missing", []) if note.get("what") != "message rates and consumer details"]
+    if scrape.nodes:
+        figures["consumer_counts"] = "prometheus"
+        if figures.get("depths") == "none":
+            figures["depths"] = "prometheus"
+        missing.insert(
+            0,
+            {
+                "what": "message rates and consumer details",
+                "why": "management statistics are off on this broker (RabbitMQ's recommended setting "
+                f"from 4.x); depths come from {figures['depths']}, consumer counts from "
+                f"Prometheus ({', '.join(sorted(scrape.nodes))})",
+            },
+        )
+    else:
+        missing.insert(
+            0,
+            {
+                "what": "message rates, consumer details and consumer counts",
+                "why": "management statistics are off on this broker and "
+                + (
+                    "no Prometheus endpoint answered: give every node's with --prometheus-url"
+                    if configured
+                    else "Prometheus is switched off (--prometheus-url off)"
+                ),
+            },
+        )
+    for url, reason in sorted(scrape.failed.items()):
+        missing.append({"what": "consumer counts of queues on the node at " + url, "why": "Prometheus " + reason})
+    broker["figures"], broker["missing"], broker["prometheus_nodes"] = figures, missing, sorted(scrape.nodes)
+    return BrokerSnapshot(vhosts=vhosts, broker=broker)
+
+
+def _fill_vhost(vhost: VhostSnapshot, scrape: Scrape) -> VhostSnapshot:
+    queues = []
+    for queue in vhost.queues:
+        found = scrape.figures.get((vhost.vhost, queue.name))
+        if not found:
+            queues.append(queue)
+            continue
+        changes: dict[str, Any] = {key: value for key, value in found.items() if getattr(queue, key) is None}
+        queues.append(replace(queue, **changes) if changes else queue)
+    return replace(vhost, queues=tuple(queues))
