@@ -14,10 +14,29 @@ import engineio
 import socketio
 
 from visualiser.hub import Hub
+from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot
 from visualiser.sources.management_api import build_broker_snapshot
 from visualiser.sources.status import SourceStatus
 
 VHOST = "load"
+PURPOSES = ("orders", "billing", "audit", "email", "retry", "dead", "events", "search", "images", "reports")
+
+
+def company_vhost(queue_count: int, vhost: str = "/") -> VhostSnapshot:
+    """A vhost named as a company broker is: ``svc-0042.orders``, ``svc-0042.audit``, … (ten
+    queues a service, each consumed and with a backlog), one topic exchange a service
+    (``svc-0042.events``) and a binding per queue."""
+    services = max(1, queue_count // len(PURPOSES))
+    queues = tuple(
+        Queue(f"svc-{i // len(PURPOSES):04d}.{PURPOSES[i % len(PURPOSES)]}", messages_ready=i * 7 % 5000, consumers=1)
+        for i in range(queue_count)
+    )
+    exchanges = tuple(Exchange(f"svc-{s:04d}.events", "topic") for s in range(services))
+    bindings = tuple(
+        Binding(f"svc-{i // len(PURPOSES):04d}.events", q.name, "queue", f"{PURPOSES[i % len(PURPOSES)]}.#")
+        for i, q in enumerate(queues)
+    )
+    return VhostSnapshot(vhost, exchanges, queues, bindings)
 
 
 # ---- the synthetic broker -----------------------------------------------------------------------

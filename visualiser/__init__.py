@@ -26,6 +26,7 @@ from .diagnostics.service import attach as attach_diagnostics
 from .diagnostics.thresholds import Thresholds
 from .hub import Hub
 from .metrics import Metrics
+from .model.groups import NameGroups
 from .recording import Recording
 from .recording import build as build_recording
 from .server import (
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, *, sources: Sequence[Source] | 
     hub.set_emitter(recording.tap(lambda event, data, to=None: socketio.emit(event, data, to=to)))
     trace_api.register_socket(socketio, tracer)
 
+    hub.add_decorator(NameGroups(settings.group_by, settings.group_above).decorate)
     monitor = CeleryMonitor(hub, vhost_of(settings.broker_url))
     monitor.attach()
     celery_apps = route_api.CeleryApps(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, NoReturn
 
 from .diagnostics.thresholds import parse_thresholds
+from .model.groups import GROUP_ABOVE, GroupPatternError, check_pattern
 from .server.hosts import normalise_entry
 from .sources.management_api import split_credentials
 from .urls import UrlError, check_url_list, redact_url
@@ -109,6 +110,22 @@ def _connections(value: Any) -> int:
     return number
 
 
+def _group_pattern(value: Any) -> str:
+    try:
+        return check_pattern(str(value))
+    except GroupPatternError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _group_above(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("not a whole number")
+    number = int(value)
+    if number < 0:
+        raise ConfigError("must be a whole number of queues (0: always group)")
+    return number
+
+
 def _minutes(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number of minutes")
@@ -185,6 +202,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", _port, "port to listen on (0: any free port, printed at start-up)"),
     Option("management_url", _management_url, "RabbitMQ management API, e.g. http://user:pass@host:15672", secret=True),
     Option("poll_interval", _poll_seconds, f"seconds between management API polls (at least {MIN_POLL_SECONDS:g})"),
+    Option(
+        "reconcile_interval",
+        _poll_seconds,
+        "seconds between full reads while the broker's event exchange pushes every change; depths "
+        "are still refreshed every --poll-interval, from the cheapest source the broker offers",
+    ),
     Option("request_timeout", _seconds, "seconds before a management API request times out"),
     Option("backoff_cap", _seconds, "longest wait, in seconds, between retries of a failing source"),
     Option(
@@ -203,6 +226,19 @@ OPTIONS: tuple[Option, ...] = (
         "the management host on the AMQP port its API reports (else 5672, if the same cluster answers there), with "
         "the management user, vhost '/'",
         secret=True,
+    ),
+    Option(
+        "group_by",
+        _group_pattern,
+        "name pattern for groups on a big vhost, * up to the next literal or separator, e.g. "
+        "'service-*.' (unset: common name prefixes)",
+        metavar="PATTERN",
+    ),
+    Option(
+        "group_above",
+        _group_above,
+        f"queues (or exchanges) in a vhost above which they are drawn in name groups (default {GROUP_ABOVE})",
+        metavar="N",
     ),
     Option("definitions", str, "show this definitions export offline instead of a live broker", metavar="FILE"),
     Option("demo", _bool, "run the embedded simulated broker (no RabbitMQ needed)"),
@@ -304,10 +340,13 @@ class Settings:
     port: int = 8600
     management_url: str = "http://guest:guest@localhost:15672"
     poll_interval: float = 2.0
+    reconcile_interval: float = 30.0
     request_timeout: float = 5.0
     backoff_cap: float = 30.0
     prometheus_url: tuple[str, ...] = ()
     events_url: str | None = None
+    group_by: str | None = None
+    group_above: int = GROUP_ABOVE
     definitions: str | None = None
     demo: bool = False
     broker_url: str | None = None

@@ -3,6 +3,7 @@
 // Every label is canvas text (never parsed as HTML); broker strings go through visibleName.
 import { FONT, LINE, SIZE, approxWidth, queueHeight } from './layout.js';
 import { count, displayName, isolated, rate, shorten, visibleName } from './format.js';
+import { vocabulary } from './vocabulary.js';
 
 export const FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif';
 export const MIN_TEXT_PX = 11; // no text is drawn smaller than this on screen
@@ -118,9 +119,20 @@ function bindingLabel(d, sourceType, targetName) {
   return d.routing_key === '' ? '""' : label(d.routing_key, 20);
 }
 
+/** "20 queues · 1,234 ready": what a folded name group holds (kind words from the server). */
+export function groupSummary(d, { depth = true } = {}) {
+  const words = vocabulary.node_kinds?.[d.member_kind] ?? { label: d.member_kind, plural: `${d.member_kind}s` };
+  const members = `${count(d.count)} ${d.count === 1 ? words.label : words.plural}`;
+  if (!depth || d.member_kind !== 'queue') return members;
+  const unknown = d.unknown_depths ? ` (${count(d.unknown_depths)} unknown)` : '';
+  return `${members} · ${known(d.messages_ready)} ready${unknown}`;
+}
+
 /** The full text Cytoscape draws for an element (canvas text: never parsed as HTML). */
 export function labelFor(d, context = {}) {
+  if (d.folded > 1) return `×${count(d.folded)}`; // one drawn edge for many between a group and a neighbour
   switch (d.kind) {
+    case 'group': return `${label(d.label, 30)}\n${groupSummary(d)}`;
     case 'exchange': {
       const name = label(displayName(d), 22);
       if (d.missing) return `${name}\nmissing`;
@@ -183,6 +195,10 @@ export function shortLabel(d, font, box, context = {}) {
     // shows the connection's name instead of its tag.
     case 'consumer': return label((multiline ? null : context.connection) ?? d.label ?? d.name, multiline ? chars : WHOLE);
     case 'connection': return multiline ? label(d.label ?? d.name, chars) : '';
+    case 'group': {
+      const name = label(d.label, multiline ? chars : WHOLE);
+      return lines >= 2 ? `${name}\n${groupSummary(d, { depth: chars > 24 })}` : name;
+    }
     default: return '';
   }
 }
@@ -289,6 +305,18 @@ export const STYLE = [
     'background-gradient-stop-positions': (ele) => ele.data('fillStops') ?? '0 0 0 100',
   } },
   { selector: 'node[kind = "queue"][consumers = 0][messages_ready > 0]', style: { 'border-color': '#ef4444', 'border-width': 3, 'border-style': 'dashed' } },
+  // A folded name group: a stack of its members' shape, filled by its total depth.
+  { selector: 'node[kind = "group"]', style: {
+    'shape': 'round-rectangle', 'width': SIZE.queue.w, 'height': queueHeight(2) + 8, 'text-valign': 'center', 'text-halign': 'center',
+    'text-max-width': SIZE.queue.w - 16, 'color': '#0f172a', 'font-weight': 600, 'background-color': '#e2e8f0',
+    'border-width': 5, 'border-style': 'double', 'border-color': '#64748b',
+    'background-fill': 'linear-gradient', 'background-gradient-direction': 'to-right',
+    'background-gradient-stop-colors': (ele) => ele.data('fillColour') ?? `${DEPTH_COLOURS.low} ${DEPTH_COLOURS.low} #e2e8f0 #e2e8f0`,
+    'background-gradient-stop-positions': (ele) => ele.data('fillStops') ?? '0 0 0 100',
+  } },
+  { selector: 'node[kind = "group"][member_kind = "exchange"]', style: {
+    'background-fill': 'solid', 'background-color': EXCHANGE_LOOK.other.fill, 'color': '#ffffff', 'border-color': EXCHANGE_LOOK.other.border,
+  } },
   { selector: 'node[kind = "connection"]', style: {
     ...onCanvas, 'shape': 'round-rectangle', 'background-color': '#1e293b', 'background-opacity': 0.75, 'border-color': '#334155',
     'border-width': 1, 'text-valign': 'top', 'text-halign': 'center', 'color': '#94a3b8', 'text-max-width': SIZE.consumer.w + 16,

@@ -12,10 +12,11 @@ import { FlowLayer, edgeFlow } from './flow.js';
 import { Tooltip, edgeLines, nodeLines } from './tooltip.js';
 import { displayName } from './format.js';
 import { severityRank, vocabulary } from './vocabulary.js';
+import { GroupFolder } from './groups.js';
 
 export { STYLE, labelFor } from './graph-style.js';
 
-const GRAPH_KINDS = new Set(['exchange', 'queue', 'consumer', 'connection', 'worker']);
+const GRAPH_KINDS = new Set(['exchange', 'queue', 'consumer', 'connection', 'worker', 'group']);
 const FIT_PADDING = 24;
 const MAX_FIT_ZOOM = 1.25;
 const BADGES = ['critical', 'warning', 'info'];
@@ -25,6 +26,12 @@ const EDGE_LABEL_PAD = 2;
 const EDGE_LABEL_LODS = new Set(LOD_IDS.slice(0, 2)); // where edge labels are drawn
 
 const isGraphNode = (n) => GRAPH_KINDS.has(n.data('kind'));
+
+/** A group is filled by its members' mean depth (its total would read every big group as full). */
+function groupMean(d) {
+  const known = (d.count ?? 0) - (d.unknown_depths ?? 0);
+  return { messages_ready: known > 0 && d.messages_ready !== null ? d.messages_ready / known : null };
+}
 
 /** Text widths as the canvas draws them (Cytoscape uses the same font). */
 function textMeasurer() {
@@ -58,6 +65,7 @@ export class Graph {
     this.positions = new Map(); // id -> {x,y}: survives re-adds, so a node that comes back returns home
     this.needsLayout = true;
     this.findings = new Map(); // node id -> its findings
+    this.groups = new GroupFolder(); // a big vhost's name groups: what is folded, what is drawn
     this.lod = 'full';
     this.autoFit = true; // until the person moves the view themselves
     this.leftRoom = 0; // pixels kept free left of the fitted graph (setLeftRoom)
@@ -109,18 +117,25 @@ export class Graph {
   _count(ele, sign) {
     const d = ele.data();
     if (ele.isEdge()) {
-      if (d.kind === 'binding' && !d.implicit) this.tally.binding += sign;
+      if (d.kind === 'binding' && !d.implicit) this.tally.binding += sign * (d.folded ?? 1); // a folded edge stands for several
       return;
     }
     if (d.kind in this.tally) this.tally[d.kind] += sign;
     if (d.kind === 'worker') this.tally.folded += sign * (d.consumers?.length ?? 0);
+    if (d.kind === 'group') this._countGroup(d, sign);
+  }
+
+  /** A folded group counts as its members in the status bar's figures. */
+  _countGroup(d, sign) {
+    if (d.member_kind in this.tally) this.tally[d.member_kind] += sign * (d.count ?? 0);
+    this.tally.consumer += sign * (d.consumers ?? 0);
   }
 
   _hover(evt) {
     const ele = evt.target;
     const d = ele.data();
     if (ele.isNode() && !GRAPH_KINDS.has(d.kind)) return;
-    const lines = ele.isNode() ? nodeLines(d, this.findings.get(ele.id()) ?? []) : edgeLines(d, ele.source().data(), ele.target().data());
+    const lines = ele.isNode() ? nodeLines(d, this.findingsOf(ele)) : edgeLines(d, ele.source().data(), ele.target().data());
     const at = evt.renderedPosition ?? ele.renderedPosition?.() ?? { x: 0, y: 0 };
     this.tooltip.show(at.x, at.y, lines);
   }
@@ -180,6 +195,7 @@ export class Graph {
     }
     const extra = { display: labelFor(d, { measure: this.measure }) };
     if (d.kind === 'queue') Object.assign(extra, depthFill(d));
+    if (d.kind === 'group' && d.member_kind === 'queue') Object.assign(extra, depthFill(groupMean(d)));
     if (d.kind === 'exchange' && !d.boxW) extra.boxW = exchangeWidth(d, this.measure); // fixed once: the layout counts on it
     ele.data(extra);
     if (this.lod !== 'full' && this.lod !== 'none' && GRAPH_KINDS.has(d.kind)) ele.data('short', this._short(ele));
@@ -195,6 +211,11 @@ export class Graph {
 
   /** Replace everything with a snapshot, keeping positions of nodes that are still there. */
   setSnapshot(msg) {
+    this._draw(this.groups.snapshot(msg));
+  }
+
+  /** Draw this graph (a snapshot, as the folder draws it), keeping positions of nodes still there. */
+  _draw(msg) {
     const cy = this.cy;
     this._tuneForSize(msg.nodes.length + msg.edges.length);
     const keepNodes = new Set(msg.nodes.map((n) => n.id));
@@ -215,6 +236,42 @@ export class Graph {
   }
 
   applyPatch(msg) {
+    const drawn = this.groups.patch(msg);
+    if (drawn.rebuild) this._draw(this.groups.drawn()); // groups formed, split or went: draw again
+    else this._applyDrawn(drawn);
+  }
+
+  /** Draw a folded group member by member; the graph is laid out again and the view moves to
+   * the members. A click, not a patch: a full layout is what keeps the members together. */
+  expand(groupId) {
+    const patch = this.groups.expand(groupId);
+    if (!patch) return false;
+    this._applyDrawn(patch);
+    this.relayout();
+    const members = this.cy.collection(patch.add.nodes.map((n) => this.element(n.id)).filter((n) => n && this.isShown(n)));
+    if (members.nonempty()) this._view(() => this.cy.fit(members, 40));
+    this.onGroupsChanged?.();
+    return true;
+  }
+
+  /** Fold a group back into one node (null: every expanded group). */
+  collapse(groupId = null) {
+    const patch = groupId === null ? this.groups.collapseAll() : this.groups.collapse(groupId);
+    if (!patch) return false;
+    this._applyDrawn(patch);
+    this.relayout();
+    this.onGroupsChanged?.();
+    return true;
+  }
+
+  /** A view change made by the page, not the person. */
+  _view(change) {
+    this._programmatic += 1;
+    try { change(); } finally { this._programmatic -= 1; }
+    this._syncLod();
+  }
+
+  _applyDrawn(msg) {
     const cy = this.cy;
     const touched = { added: cy.collection(), changed: cy.collection(), recheck: new Set(), implicit: new Set(), flows: cy.collection() };
     cy.batch(() => {
@@ -247,6 +304,11 @@ export class Graph {
     const { id: _id, ...fields } = change;
     if (ele.isNode() && ele.data('kind') === 'worker' && 'consumers' in fields) {
       this.tally.folded += (fields.consumers?.length ?? 0) - (ele.data('consumers')?.length ?? 0);
+    }
+    if (ele.isEdge() && 'folded' in fields && ele.data('kind') === 'binding') this.tally.binding += fields.folded - (ele.data('folded') ?? 1);
+    if (ele.isNode() && ele.data('kind') === 'group') {
+      this._countGroup(ele.data(), -1);
+      this._countGroup({ ...ele.data(), ...fields }, 1);
     }
     ele.data(fields);
     this._decorate(ele);
@@ -445,7 +507,8 @@ export class Graph {
     const nodes = placeable.map((n) => {
       const d = n.data();
       const parent = n.parent().nonempty() && !n.parent().hasClass('hidden') ? n.parent().id() : null;
-      return { id: n.id(), kind: d.kind, name: displayName(d), parent, builtin: d.builtin, isDefault: d.default, ...this._extent(n) };
+      const kind = d.kind === 'group' ? d.member_kind : d.kind; // a group stands in its members' layer
+      return { id: n.id(), kind, name: displayName(d), parent, builtin: d.builtin, isDefault: d.default, ...this._extent(n) };
     });
     const ids = new Set(nodes.map((n) => n.id));
     const edges = this.cy.edges().filter((e) => ids.has(e.source().id()) && ids.has(e.target().id()))
@@ -470,17 +533,19 @@ export class Graph {
 
   /** Layer of a kind, as the layout sees it: nodes of one layer share columns. */
   _layerMates(n) {
-    const kind = n.data('kind');
+    const layer = (m) => (m.data('kind') === 'group' ? m.data('member_kind') : m.data('kind'));
+    const kind = layer(n);
     const consuming = kind === 'consumer' || kind === 'worker';
     return this.cy.nodes().filter((m) => m !== n && m.data('placed') && !m.hasClass('hidden') && !m.isParent()
-      && (consuming ? (m.data('kind') === 'consumer' || m.data('kind') === 'worker') : m.data('kind') === kind));
+      && (consuming ? (layer(m) === 'consumer' || layer(m) === 'worker') : layer(m) === kind));
   }
 
   /** A free spot for each new node near its neighbours, in its layer's column; nothing else moves. */
   _placeNew(nodes) {
     const order = { exchange: 0, queue: 1, worker: 2, consumer: 2 };
+    const rank = (n) => order[n.data('kind') === 'group' ? n.data('member_kind') : n.data('kind')] ?? 3;
     const todo = nodes.filter((n) => isGraphNode(n) && n.data('kind') !== 'connection' && this.isShown(n))
-      .sort((a, b) => (order[a.data('kind')] ?? 3) - (order[b.data('kind')] ?? 3));
+      .sort((a, b) => rank(a) - rank(b));
     if (!todo.length) return;
     const placed = this.cy.collection();
     todo.forEach((n) => {
@@ -494,7 +559,7 @@ export class Graph {
   }
 
   _slotFor(n) {
-    const kind = n.data('kind');
+    const kind = n.data('kind') === 'group' ? n.data('member_kind') : n.data('kind');
     const { w, above, below } = this._extent(n);
     const siblings = n.parent().nonempty() ? n.siblings().filter((s) => s.data('placed')) : this.cy.collection();
     const neighbours = n.neighborhood('node').filter((m) => m.data('placed') && !m.hasClass('hidden'));
@@ -664,6 +729,7 @@ export class Graph {
 
   /** Centre on a node (or edge) and select it. */
   focus(id, { zoom = 1.1 } = {}) {
+    if (!this.element(id) && this.groups.isFolded(id)) this.expand(this.groups.groupOf(id));
     const ele = this.element(id);
     if (!ele) return false;
     this.cy.elements().unselect();
@@ -696,6 +762,8 @@ export class Graph {
     if (findings?.length) this.findings.set(id, [...findings]);
     else this.findings.delete(id);
     this._queueBadge(id);
+    const group = this.groups.groupOf(id);
+    if (group) this._queueBadge(group); // a group shows its members' worst finding
   }
 
   clearFindings() {
@@ -716,8 +784,14 @@ export class Graph {
     this._badgeQueue.add(id);
   }
 
+  /** A node's findings; a folded group's are its members'. */
+  findingsOf(ele) {
+    if (ele.data('kind') !== 'group') return this.findings.get(ele.id()) ?? [];
+    return this.groups.members(ele.id()).flatMap((m) => this.findings.get(m.id) ?? []);
+  }
+
   _showBadge(ele) {
-    const findings = this.findings.get(ele.id());
+    const findings = this.findingsOf(ele);
     if (BADGES.some((s) => ele.hasClass(`badge-${s}`))) ele.removeClass(BADGE_CLASSES);
     if (!findings?.length) return;
     const worst = findings.reduce((a, f) => (severityRank(f.severity) < severityRank(a) ? f.severity : a), findings[0].severity);
@@ -737,7 +811,8 @@ export class Graph {
   search(text) {
     const needle = text.trim().toLowerCase();
     if (!needle) return [];
-    return this.visibleNodes().filter((n) => String(displayName(n.data())).toLowerCase().includes(needle)).map((n) => n.id());
+    const drawn = this.visibleNodes().filter((n) => n.data('kind') !== 'group' && String(displayName(n.data())).toLowerCase().includes(needle)).map((n) => n.id());
+    return [...drawn, ...this.groups.foldedMatching(needle)]; // focus() expands a match's group
   }
 
   /** Figures for the status bar, kept as elements come and go (no scan per patch). */

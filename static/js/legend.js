@@ -96,7 +96,9 @@ function queues() {
     item(icon.text('↓12 ↑11/s'), '', 'published to it ↓ and delivered from it ↑, a second'),
     item(icon.text('quorum · 3/3'), '', 'replicated queue: replicas up of all'),
     item(icon.text('?'), '', 'a figure the broker does not give'),
-    item(icon.text('orders · 420'), '', 'zoomed out: the name and its ready messages'));
+    item(icon.text('orders · 420'), '', 'zoomed out: the name and its ready messages'),
+    item(icon.text('svc-0042.*'), 'double border', 'a big vhost\'s name group: its queues, their ready total, their worst finding; click to show each one'),
+    item(icon.text('×20'), '', 'a line standing for 20 lines into or out of a name group'));
 }
 
 function consumers() {

@@ -46,6 +46,9 @@ function setupToolbar(app) {
   $('btn-zoom-in').addEventListener('click', () => graph.zoomBy(1.25));
   $('btn-zoom-out').addEventListener('click', () => graph.zoomBy(0.8));
   $('btn-relayout').addEventListener('click', () => graph.relayout());
+  const collapse = $('btn-collapse');
+  collapse.addEventListener('click', () => graph.collapse());
+  graph.onGroupsChanged = () => { collapse.hidden = graph.groups.expanded.size === 0; };
   $('vhost-select').addEventListener('change', (e) => {
     rememberVhost(window.localStorage, e.target.value); // the user's choice: the next visit opens there
     // The vhost already shown (a change event without a change): selecting it again would clear
@@ -166,7 +169,11 @@ async function main() {
   });
   app.socket = app.stream.socket;
 
-  graph.cy.on('tap', 'node, edge', (evt) => { tabs.showForSelection(evt.target); bus.emit('select', evt.target); });
+  graph.cy.on('tap', 'node, edge', (evt) => {
+    if (evt.target.data('kind') === 'group') { graph.expand(evt.target.id()); return; } // a name group opens on click
+    tabs.showForSelection(evt.target);
+    bus.emit('select', evt.target);
+  });
   graph.cy.on('tap', (evt) => { if (evt.target === graph.cy) { details.show(null); bus.emit('select', null); } });
   bus.on('select', (ele) => { if (ele) { details.show(ele); } });
   setupToolbar(app);

@@ -1,6 +1,7 @@
 // The graph's hover tooltip: what a node or edge is, its findings (rule title and message),
 // and what its label leaves out (a binding key, a rate). Text only: built with textContent.
-import { displayName, el, rate, visibleName, visibleText } from './format.js';
+import { count, displayName, el, rate, visibleName, visibleText } from './format.js';
+import { groupSummary } from './graph-style.js';
 import { ruleTitle, severityLabel, severityRank, vocabulary } from './vocabulary.js';
 
 const kindLabel = (kind) => vocabulary.node_kinds?.[kind]?.label ?? vocabulary.edge_kinds?.[kind]?.label ?? kind ?? '';
@@ -10,6 +11,11 @@ export function nodeLines(d, findings = []) {
   const lines = [{ text: visibleName(displayName(d)), className: 'tip-title' }];
   const kind = d.kind === 'exchange' && d.type ? `${d.type} ${kindLabel('exchange')}` : kindLabel(d.kind);
   lines.push({ text: d.kind === 'worker' ? `${kind} · ${d.online ? 'online' : 'offline'}` : kind, className: 'tip-kind' });
+  if (d.kind === 'group') {
+    lines[0].text = visibleName(d.label);
+    lines.push({ text: `${groupSummary(d)}${d.consumers ? ` · ${count(d.consumers)} consumers` : ''}`, className: 'tip-message' });
+    lines.push({ text: 'Click to show each one', className: 'tip-message' });
+  }
   const sorted = [...findings].sort((a, b) => severityRank(a.severity) - severityRank(b.severity));
   for (const f of sorted) {
     lines.push({ text: `${severityLabel(f.severity)}: ${ruleTitle(f.rule)}`, className: `tip-finding sev-${f.severity}` });
@@ -28,6 +34,7 @@ export function edgeLines(d, source, target) {
   } else if (d.routing_key !== null && d.routing_key !== undefined && source.type !== 'fanout') {
     lines.push({ text: `routing key: ${d.routing_key === '' ? '""' : visibleName(d.routing_key)}`, className: 'tip-message' });
   }
+  if (d.folded > 1) lines.push({ text: `${count(d.folded)} of them, between a name group and its neighbour`, className: 'tip-message' });
   if (typeof d.flow === 'number') lines.push({ text: `about ${rate(d.flow)}`, className: 'tip-message' });
   return lines;
 }

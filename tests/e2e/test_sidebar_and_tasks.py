@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import StaticSource, run_live, snapshot_of, stop_live
-from tests.e2e.conftest import open_page
+from tests.e2e.conftest import click_on_graph, open_page
 from visualiser.config import Settings
 from visualiser.model.entities import Binding, Exchange, Queue, VhostSnapshot
 
@@ -20,25 +20,6 @@ pytestmark = pytest.mark.e2e
 
 APP_READY = "() => window.__app && window.__app.celery && window.__app.graph.cy.nodes().length > 0"
 CLOCK_MS = re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$")
-
-
-def screen_point(page, element_id: str) -> dict:
-    """Where a node (or an edge's middle) is drawn on the screen: measured, to click it there."""
-    return page.evaluate(
-        """(id) => { const cy = window.__app.graph.cy; const e = cy.getElementById(id);
-          const box = cy.container().getBoundingClientRect();
-          const p = e.isEdge() ? e.renderedMidpoint() : e.renderedPosition();
-          return {x: box.left + p.x, y: box.top + p.y, inside: p.x > 0 && p.y > 0 && p.x < cy.width() && p.y < cy.height()}; }""",
-        element_id,
-    )
-
-
-def click_on_graph(page, element_id: str) -> None:
-    page.click("#btn-fit")
-    page.wait_for_timeout(400)  # the fit animation
-    point = screen_point(page, element_id)
-    assert point["inside"], f"{element_id} is not on screen after Fit: {point}"
-    page.mouse.click(point["x"], point["y"])
 
 
 def row_uuids(page) -> list[str]:

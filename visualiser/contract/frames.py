@@ -48,6 +48,8 @@ class ExchangeNode(TypedDict):
     builtin: NotRequired[bool]
     default: NotRequired[bool]  # the AMQP default exchange
     missing: NotRequired[bool]  # referenced (binding, dead-letter, alternate) but not on the broker
+    group: NotRequired[str]  # a big vhost's name group (model/groups.py): the group node's id
+    group_name: NotRequired[str]  # … and the name prefix its members share
 
 
 class QueueNode(TypedDict):
@@ -74,6 +76,8 @@ class QueueNode(TypedDict):
     online: list[str]
     delivery_limit: DeliveryLimit | None
     default_routed: NotRequired[bool]  # Celery sends to it through the default exchange: draw that binding
+    group: NotRequired[str]  # as on ExchangeNode
+    group_name: NotRequired[str]
 
 
 class ConnectionNode(TypedDict):
@@ -101,6 +105,8 @@ class ConsumerNode(TypedDict):
     active: bool
     exclusive: bool
     plumbing: bool
+    group: NotRequired[str]  # its queue's name group: folded with it
+    group_name: NotRequired[str]
 
 
 class WorkerConsumer(TypedDict):

@@ -20,6 +20,8 @@ NODE_KINDS: Final = {
     "consumer": {"label": "consumer", "plural": "consumers"},
     "connection": {"label": "connection", "plural": "connections"},
     "worker": {"label": "Celery worker", "plural": "Celery workers"},
+    # Drawn by the page only: a big vhost's name group (model/groups.py), folded into one node.
+    "group": {"label": "group", "plural": "groups"},
 }
 
 EDGE_KINDS: Final = {

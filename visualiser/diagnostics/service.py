@@ -192,7 +192,8 @@ class FindingsPusher:
         diff = findings_diff(before, findings)
         if not any(diff.values()):
             return
-        kept = {key: f for key, f in before.items() if key in {finding_key(g) for g in findings}}
+        current = {finding_key(g) for g in findings}
+        kept = {key: f for key, f in before.items() if key in current}
         kept.update((finding_key(f), f) for f in diff["added"] + diff["changed"])
         self._sent[vhost] = kept
         self.hub.emit("findings", {"vhost": vhost, **{k: v for k, v in diff.items() if v}}, to=room_for(vhost))
