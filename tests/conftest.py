@@ -273,3 +273,31 @@ def rabbit() -> Iterator[Rabbit]:
 def rabbit_nostats() -> Iterator[Rabbit]:
     """A fresh vhost on the RabbitMQ 4.0 node whose management statistics are off."""
     yield from throwaway_vhost(BROKERS["4.0-nostats"])
+
+
+# ---- the run always ends ------------------------------------------------------------------------
+
+EXIT_GRACE_SECONDS = 60.0
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_unconfigure(config) -> None:
+    """A run ends with its result, whatever a test left running: the interpreter joins every
+    non-daemon thread at exit (a connection a test never closed keeps its server thread, and so
+    the process, alive for good). After a grace period the stragglers are named and the process
+    exits with the run's status."""
+    status = config.stash.get(_EXIT_STATUS, 1)
+
+    def watchdog() -> None:
+        time.sleep(EXIT_GRACE_SECONDS)
+        names = sorted(t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread())
+        print(f"\nstill running {EXIT_GRACE_SECONDS:.0f} s after the tests ended: {names}; exiting", flush=True)
+        os._exit(status or 1)  # a leak is a failure, even of a run that otherwise passed
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()

@@ -8,7 +8,6 @@ import copy
 import json
 import random
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ from typing import Any
 
 import requests
 
-from visualiser import create_app, service_of
 from visualiser.config import Settings
 from visualiser.model.topology import build_graph
 from visualiser.sources.definitions import DefinitionsError, load_definitions, parse_definitions
@@ -288,30 +286,21 @@ def fuzz_definitions(rng: random.Random, iterations: int) -> Report:
 
 
 def serve(settings: Settings) -> tuple[str, Callable[[], None]]:
-    """The real app on a free loopback port; returns its URL and a stop function."""
-    import socket
+    """The real app on a free loopback port, served as the command serves it; returns its URL and
+    a stop function that stops it as SIGTERM does (pages told to go, then the server)."""
+    from tests.conftest import run_live, stop_live
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    service = service_of(create_app(settings))
-    service.start()
-    service.hub.drain()
-    threading.Thread(
-        target=service.socketio.run,
-        args=(service.app,),
-        daemon=True,
-        kwargs={"host": "127.0.0.1", "port": port, "allow_unsafe_werkzeug": True, "log_output": False},
-    ).start()
-    url = f"http://127.0.0.1:{port}"
+    server, _ = run_live(settings)
+    server.service.hub.drain()
+    url = server.url
     for _ in range(200):
         try:
-            if requests.get(url + "/healthz", timeout=1).ok and requests.get(url + "/api/vhosts", timeout=1).json():
+            if requests.get(url + "/api/vhosts", timeout=1).json():
                 break
         except requests.RequestException:
             pass
         time.sleep(0.05)
-    return url, service.stop
+    return url, lambda: stop_live(server)
 
 
 def fuzz_settings() -> Settings:

@@ -10,6 +10,7 @@ import getpass
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from .recording.export import run_export
 from .recording.paths import with_default_path
 from .routing.celery_routes import CeleryAppError, load_app
 from .server.auth import bind_problem, no_auth_warning, user_entry
+from .server.backpressure import abort_transport
 from .server.serving import Limits, ListenError, listen, serve
 from .sources.definitions import DefinitionsError
 
@@ -151,6 +153,12 @@ def disconnect_clients(service: Service, timeout: float = CLOSE_SECONDS) -> None
     waiter.join(timeout)
     if waiter.is_alive():
         log.info("stopping without waiting longer for every page's close frame")
+    # Then each connection cut: a client that never closes its side would otherwise keep its
+    # websocket's reader waiting for good, and with it the thread serving it and the process.
+    for sock in sockets:
+        transport = getattr(sock.queue, "transport", None)
+        if isinstance(transport, socket.socket):
+            abort_transport(transport)
 
 
 def fail(message: str) -> int:
