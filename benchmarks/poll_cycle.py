@@ -7,7 +7,12 @@ for every vhost, and a diff against the previous cycle's graphs. Prints the medi
 maximum, with a breakdown, and compares with what a naive client pays for one plain
 ``GET /api/queues`` (time and bytes).
 
-    .venv/bin/python benchmarks/poll_cycle.py [--cycles 9] [--keep] [--management-url URL]
+    .venv/bin/python -m benchmarks.poll_cycle [--cycles 9] [--keep] [--management-url URL]
+        [--amqp-url URL] [--prometheus-url URL] [--steady-only]
+
+It also times the steady state: the figures refresh the poller runs between reconciles while
+the broker's events push every change (visualiser/sources/figures.py), side by side with a
+full read and one plain ``GET /api/queues``.
 
 The vhost is deleted at the end unless --keep (a second run then skips declaring).
 """
@@ -25,12 +30,14 @@ from kombu import Connection
 
 from visualiser.model.diff import diff_graphs
 from visualiser.model.topology import Graph, build_graph
+from visualiser.sources.figures import read_figures
 from visualiser.sources.management_api import (
     BINDING_COLUMNS,
     QUEUE_COLUMNS,
     ManagementClient,
     split_credentials,
 )
+from visualiser.sources.prometheus import PrometheusClient
 
 VHOST = "bench-poll-cycle"
 QUEUES = 5000
@@ -122,6 +129,8 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=9)
     parser.add_argument("--reps", type=int, default=3, help="rounds of the listing comparison")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark vhost for the next run")
+    parser.add_argument("--prometheus-url", help="the broker's Prometheus endpoint, for the figures refresh")
+    parser.add_argument("--steady-only", action="store_true", help="skip the per-listing comparison")
     args = parser.parse_args()
     base, session = admin_session(args.management_url)
     _, user, _ = split_credentials(args.management_url)
@@ -167,7 +176,45 @@ def run(base: str, session: requests.Session, args: argparse.Namespace) -> None:
         print(f"  {part:<6} median {statistics.median(values):.3f} s   max {max(values):.3f} s")
     seconds, size = plain_queues(base, session)
     print(f"plain GET /api/queues (all columns, no paging): {seconds:.3f} s, {size / 1e6:.1f} MB")
-    compare_listings(args.management_url, args.reps)
+    steady_state(base, session, args)
+    if not args.steady_only:
+        compare_listings(args.management_url, args.reps)
+
+
+def steady_state(base: str, session: requests.Session, args: argparse.Namespace) -> None:
+    """What keeping the graph fresh costs between reconciles (events pushing topology), side by
+    side with a full read and one plain GET /api/queues, interleaved round by round."""
+    client = ManagementClient(args.management_url, timeout=120)
+    prometheus = PrometheusClient([args.prometheus_url], timeout=60) if args.prometheus_url else None
+    statistics_on = client.overview()["statistics"]
+    refresh_requests = read_figures(client, prometheus, statistics_on).requests
+    variants = {
+        "figures refresh (steady state, every --poll-interval)": lambda: read_figures(
+            client, prometheus, statistics_on
+        ),
+        "full read (the reconcile, every --reconcile-interval)": client.fetch_broker,
+        "plain GET /api/queues (what Flower's broker tab asks)": lambda: plain_queues(base, session),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(args.reps):
+            for name, call in variants.items():
+                started = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - started)
+    finally:
+        client.close()
+        if prometheus is not None:
+            prometheus.close()
+    print(
+        f"steady state, {args.reps} rounds interleaved (statistics {'on' if statistics_on else 'off'}; "
+        f"Prometheus {args.prometheus_url or 'not asked'}):"
+    )
+    for name, values in times.items():
+        print(f"  {name:<56} median {statistics.median(values):.3f} s   max {max(values):.3f} s")
+    refresh = statistics.median(times["figures refresh (steady state, every --poll-interval)"])
+    plain = statistics.median(times["plain GET /api/queues (what Flower's broker tab asks)"])
+    print(f"  figures refresh: {refresh_requests} request(s), {refresh / plain:.2f} x one plain GET /api/queues")
 
 
 def compare_listings(management_url: str, reps: int) -> None:

@@ -130,7 +130,14 @@ def topology_sources(settings: Settings, hub: Hub, monitor: CeleryMonitor) -> li
     )
     prometheus = PrometheusClient(urls, timeout=settings.request_timeout) if urls else None
     hub.set_topology_source(SOURCE)
-    poller = ManagementPoller(client, hub, settings.poll_interval, settings.backoff_cap, prometheus=prometheus)
+    poller = ManagementPoller(
+        client,
+        hub,
+        settings.poll_interval,
+        settings.backoff_cap,
+        prometheus=prometheus,
+        reconcile_interval=settings.reconcile_interval,
+    )
     if settings.events_url == "off":
         return [poller]
     from .sources.broker_events import BrokerEventsSource

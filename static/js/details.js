@@ -229,3 +229,18 @@ export class Details {
     if (ele) this.show(ele); else this.showHint();
   }
 }
+
+// Which figures each kind shows, and the words for them (the server says where each came from).
+const FIGURES_SHOWN = {
+  queue: [['depths', 'Depths'], ['consumer_counts', 'Consumer counts'], ['rates', 'Rates'], ['topology', 'Everything else']],
+  exchange: [['rates', 'Rates'], ['topology', 'Everything else']],
+};
+
+/** "Where these figures come from": each figure's source and age, from the topology source's
+ * status (`figures`: {figure: {source, at}}); a figure nobody gives is not listed. */
+export function figureSources(kind, figures, now = Date.now() / 1000) {
+  const rows = (FIGURES_SHOWN[kind] ?? []).filter(([key]) => figures?.[key]?.source)
+    .map(([key, label]) => [key, label, el('span', {}, text(figures[key].source), el('span', { class: 'muted', text: ` · ${human.ago(figures[key].at, now)}` }))]);
+  if (!rows.length) return null;
+  return el('div', { class: 'figure-sources' }, el('h3', { text: 'Where these figures come from' }), kvTable(rows));
+}

@@ -3,6 +3,7 @@
 import { connectTopology } from './socket.js';
 import { Graph } from './graph.js';
 import { Details, StatusBar, Tabs, renderLegend, setupMenus } from './panels.js';
+import { figureSources } from './details.js';
 import * as format from './format.js';
 import featureNames from './features/index.js';
 import { setupSidebar } from './sidebar.js';
@@ -108,6 +109,8 @@ async function main() {
   const mode = document.body.dataset.mode;
   const status = new StatusBar({ mode });
   const bus = createBus();
+  details.addSection((ele) => (ele.isNode()
+    ? figureSources(ele.data('kind'), status.statuses.get(status.topologySource)?.extra?.figures) : null));
   renderLegend($('legend'));
   setupMenus();
   showMode(mode);

@@ -297,3 +297,71 @@ def test_a_guessed_address_reaching_another_broker_is_refused(rabbit_nostats: Ra
         wait_for(lambda: queue_node(server, rabbit_nostats.vhost, "polled"), message="the queue, by poll")
     finally:
         stop_live(server)
+
+
+# ---- between reconciles: figures from the cheapest source ----------------------------------------
+
+
+def depth_of(server, vhost: str, name: str) -> int | None:
+    node = queue_node(server, vhost, name)
+    return node["messages_ready"] if node else None
+
+
+def test_between_reconciles_depths_come_from_the_figures_listing(rabbit: Rabbit) -> None:
+    """Statistics on: a depth change reaches the graph from the queue figures listing, with no
+    full read in between; the source and age of each figure are in the status."""
+    server, _ = run_live(
+        Settings(management_url=rabbit.management_url(), poll_interval=1.0, reconcile_interval=SLOW_POLL)
+    )
+    try:
+        server.wait_for_vhost(rabbit.vhost)
+        wait_for(lambda: events_flowing(server), timeout=20, message="events flowing")
+        rabbit.declare_queue("figures")
+        rabbit.bind("amq.direct", "figures", "k")
+        wait_for(lambda: depth_of(server, rabbit.vhost, "figures") == 0, timeout=20, message="the queue, pushed")
+        poller = the(server, ManagementPoller)
+        full_reads = poller.full_reads
+        for _ in range(4):
+            rabbit.publish("amq.direct", "k")
+        wait_for(lambda: depth_of(server, rabbit.vhost, "figures") == 4, timeout=30, message="the new depth")
+        assert poller.full_reads == full_reads  # not a full read: the figures refresh brought it
+        assert poller.figure_refreshes > 0
+        figures = health(server)[POLLER]["extra"]["figures"]
+        assert figures["depths"]["source"] == "management statistics"
+        assert figures["topology"]["source"] == "full read of the management API"
+        assert figures["depths"]["at"] > figures["topology"]["at"]
+        assert f"checked every {SLOW_POLL:g} s" in health(server)[POLLER]["detail"]
+    finally:
+        stop_live(server)
+
+
+@pytest.mark.nostats
+def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(rabbit_nostats: Rabbit) -> None:
+    broker = rabbit_nostats.broker
+    server, _ = run_live(
+        Settings(
+            management_url=rabbit_nostats.management_url(),
+            prometheus_url=(broker.prometheus,),
+            events_url=broker.amqp_url("/"),
+            poll_interval=1.0,
+            reconcile_interval=SLOW_POLL,
+        )
+    )
+    try:
+        server.wait_for_vhost(rabbit_nostats.vhost)
+        wait_for(lambda: events_flowing(server), timeout=20, message="events flowing")
+        rabbit_nostats.declare_queue("scraped")
+        rabbit_nostats.bind("amq.direct", "scraped", "k")
+        wait_for(lambda: depth_of(server, rabbit_nostats.vhost, "scraped") == 0, timeout=20, message="the queue")
+        poller = the(server, ManagementPoller)
+        full_reads = poller.full_reads
+        for _ in range(3):
+            rabbit_nostats.publish("amq.direct", "k")
+        wait_for(lambda: depth_of(server, rabbit_nostats.vhost, "scraped") == 3, timeout=30, message="the new depth")
+        assert poller.full_reads == full_reads
+        figures = health(server)[POLLER]["extra"]["figures"]
+        assert figures["depths"]["source"].startswith("Prometheus (")
+        assert figures["consumer_counts"]["source"].startswith("Prometheus (")
+        assert "rates" not in figures  # nobody gives them: not listed, never shown as zero
+    finally:
+        stop_live(server)

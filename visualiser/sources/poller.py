@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..model.entities import BrokerSnapshot
+from .figures import read_figures, with_figures
 from .management_api import ManagementClient, SourceError
 from .prometheus import PrometheusClient, with_prometheus_figures
 from .quoting import broker_text
@@ -44,8 +45,12 @@ class ManagementPoller:
         interval: float = 2.0,
         backoff_cap: float = 30.0,
         prometheus: PrometheusClient | None = None,
+        reconcile_interval: float | None = None,
     ):
         self.client, self.hub, self.interval = client, hub, interval
+        # While events push every change, full reads (the reconcile) only run this often; the
+        # figures are refreshed every interval from the cheapest source (figures.py).
+        self.reconcile_interval = max(interval, reconcile_interval if reconcile_interval is not None else interval)
         self.prometheus = prometheus
         self.backoff = Backoff(base=interval, cap=max(backoff_cap, interval))
         self._stop = threading.Event()
@@ -62,6 +67,8 @@ class ManagementPoller:
         self.full_reads = 0
         self.polls = 0  # full reads run because the interval was up (the others were asked for by events)
         self.refreshes = 0  # reads of some vhosts, asked for by events
+        self.figure_refreshes = 0  # figures-only reads between reconciles (figures.py)
+        self.figures_read: dict[str, dict[str, Any]] = {}  # figure -> {"source", "at"}: shown with each figure
         self.reconcile = {"reads": 0, "differences": 0, "last_differences": None}
         self._events_reason: str | None = None  # why events do not flow; None: no events consumer at all
         self._note_changed = False
@@ -137,15 +144,28 @@ class ManagementPoller:
             return f"polled every {self.interval:g} s ({self._events_reason})"
         found = int(self.reconcile["differences"] or 0)
         differed = f", {found} difference{'s' if found != 1 else ''} found" if found else ""
+        if self.reconcile_interval > self.interval:
+            return (
+                f"changes pushed by events, checked every {self.reconcile_interval:g} s{differed}; "
+                f"figures every {self.interval:g} s"
+            )
         return f"changes pushed by events, checked every {self.interval:g} s{differed}"
 
     # ---- the poller's thread ------------------------------------------------------------------------
+    def _figures_between(self) -> bool:
+        """Whether figures are refreshed on their own between full reads (events flowing)."""
+        return (
+            self._events_since is not None and self.reconcile_interval > self.interval and self._last_read is not None
+        )
+
     def _run(self) -> None:
-        next_full = time.monotonic()
+        next_full = next_figures = time.monotonic()
         read_all = False  # the vhosts asked for could not be read alone
         unread: set[str] = set()  # … and these are they
         while not self._stop.is_set():
             soonest = time.monotonic() if read_all else min(next_full, self._requests.next_due())
+            if self._figures_between():
+                soonest = min(soonest, next_figures)
             self._requests.wake.wait(max(0.0, soonest - time.monotonic()))
             if self._stop.is_set():
                 return
@@ -155,6 +175,12 @@ class ManagementPoller:
             due = time.monotonic() >= next_full
             if not due:
                 self._stop.wait(COALESCE_SECONDS)
+            if not due and self._figures_between() and time.monotonic() >= next_figures:
+                next_figures = time.monotonic() + self.interval
+                self.reading = True
+                if not self._refresh_figures():
+                    next_full = time.monotonic()  # the broker failed a cheap read: a full one says how
+                self.reading = False
             # A failing broker is asked again only when its backoff is over, whatever events say.
             taken = self._requests.take(hold=self.backoff.failures > 0 and not due)
             if taken is None:
@@ -168,6 +194,7 @@ class ManagementPoller:
             if due or full or read_all or self._last_read is None:
                 self.polls += due
                 next_full = time.monotonic() + self.poll_once(ticket, unread | vhosts)
+                next_figures = time.monotonic() + self.interval
                 read_all, unread = False, set()
             else:
                 read_all = not self._refresh(vhosts, ticket)
@@ -193,6 +220,36 @@ class ManagementPoller:
         if vhosts:
             self._report("ok", None)
         return True
+
+    def _refresh_figures(self) -> bool:
+        """Depths, consumer counts and rates only, laid over the last full read; False on failure."""
+        assert self._last_read is not None
+        statistics = self._last_read.broker.get("statistics", True) is not False
+        try:
+            figures = read_figures(self.client, self.prometheus, statistics)
+        except SourceError as exc:
+            log.info("refreshing figures failed (%s); reading everything", exc)
+            return False
+        self._last_read = with_figures(self._last_read, figures)
+        self.figure_refreshes += 1
+        for figure, source in figures.sources.items():
+            self.figures_read[figure] = {"source": source, "at": figures.read_at}
+        self._publish(self._last_read, None)
+        self._report("ok", None)
+        return True
+
+    def _note_full_read(self, snapshot: BrokerSnapshot) -> None:
+        """Where each figure of a full read came from, and when."""
+        now = time.time()
+        sources = {**snapshot.broker.get("figures", {})}
+        nodes = snapshot.broker.get("prometheus_nodes") or []
+        for figure, source in sources.items():
+            if source == "none":
+                self.figures_read.pop(figure, None)
+                continue
+            shown = f"Prometheus ({', '.join(nodes)})" if source == "prometheus" and nodes else source
+            self.figures_read[figure] = {"source": shown, "at": now}
+        self.figures_read["topology"] = {"source": "full read of the management API", "at": now}
 
     def _publish(self, read: BrokerSnapshot, ticket: int | None) -> None:
         self.hub.publish_broker(SOURCE, self._consumers.overlay(read))
@@ -242,6 +299,7 @@ class ManagementPoller:
         )
         self._last_read = snapshot
         self.full_reads += 1
+        self._note_full_read(snapshot)
         self._publish(snapshot, ticket)
         version = broker_text(snapshot.broker.get("rabbitmq_version", ""), 40)
         hidden = snapshot.broker.get("vhosts_without_access", [])
@@ -254,13 +312,16 @@ class ManagementPoller:
                 f"; the broker sent invalid UTF-8 in {invalid} answer{'s' if invalid != 1 else ''} (shown as \\xNN)"
             )
         self._report("ok", None, detail=detail, extra=extra)
-        return self.interval
+        return self.reconcile_interval if self._events_since is not None else self.interval
 
     def _status_extra(self) -> dict[str, Any]:
         return {
             "full_reads": self.full_reads,
             "polls": self.polls,
             "refreshes": self.refreshes,
+            "figure_refreshes": self.figure_refreshes,
+            "reconcile_interval": self.reconcile_interval,
+            "figures": {figure: dict(read) for figure, read in self.figures_read.items()},
             "events": self._events_since is not None,
             "reconcile": dict(self.reconcile),
         }
