@@ -320,28 +320,35 @@ def test_between_reconciles_depths_come_from_the_figures_listing(rabbit: Rabbit)
         rabbit.bind("amq.direct", "figures", "k")
         wait_for(lambda: depth_of(server, rabbit.vhost, "figures") == 0, timeout=20, message="the queue, pushed")
         poller = the(server, ManagementPoller)
+        # Events flowing means a full read has ended since they began: the next is 30 s away.
         full_reads = poller.full_reads
         for _ in range(4):
             rabbit.publish("amq.direct", "k")
         wait_for(lambda: depth_of(server, rabbit.vhost, "figures") == 4, timeout=30, message="the new depth")
         assert poller.full_reads == full_reads  # not a full read: the figures refresh brought it
         assert poller.figure_refreshes > 0
-        figures = health(server)[POLLER]["extra"]["figures"]
+        figures = wait_for(
+            lambda: (f := health(server)[POLLER]["extra"]["figures"])["depths"]["at"] > f["topology"]["at"] and f
+        )
         assert figures["depths"]["source"] == "management statistics"
         assert figures["topology"]["source"] == "full read of the management API"
-        assert figures["depths"]["at"] > figures["topology"]["at"]
         assert f"checked every {SLOW_POLL:g} s" in health(server)[POLLER]["detail"]
     finally:
         stop_live(server)
 
 
 @pytest.mark.nostats
-def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(rabbit_nostats: Rabbit) -> None:
+@pytest.mark.parametrize("prometheus", ["answering", "unreachable"])
+def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(
+    rabbit_nostats: Rabbit, prometheus: str
+) -> None:
+    """Prometheus answering: depths and consumer counts from its scrape. Unreachable: depths
+    from the queue totals listing instead, and consumer counts not refreshed (their age says so)."""
     broker = rabbit_nostats.broker
     server, _ = run_live(
         Settings(
             management_url=rabbit_nostats.management_url(),
-            prometheus_url=(broker.prometheus,),
+            prometheus_url=(broker.prometheus if prometheus == "answering" else "http://127.0.0.1:9",),
             events_url=broker.amqp_url("/"),
             poll_interval=1.0,
             reconcile_interval=SLOW_POLL,
@@ -359,9 +366,15 @@ def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(rabb
             rabbit_nostats.publish("amq.direct", "k")
         wait_for(lambda: depth_of(server, rabbit_nostats.vhost, "scraped") == 3, timeout=30, message="the new depth")
         assert poller.full_reads == full_reads
-        figures = health(server)[POLLER]["extra"]["figures"]
-        assert figures["depths"]["source"].startswith("Prometheus (")
-        assert figures["consumer_counts"]["source"].startswith("Prometheus (")
+        figures = wait_for(
+            lambda: (f := health(server)[POLLER]["extra"]["figures"])["depths"]["at"] > f["topology"]["at"] and f
+        )
+        if prometheus == "answering":
+            assert figures["depths"]["source"].startswith("Prometheus (")
+            assert figures["consumer_counts"]["source"].startswith("Prometheus (")
+        else:
+            assert figures["depths"]["source"] == "queue totals"
+            assert "consumer_counts" not in figures  # nobody answered with them
         assert "rates" not in figures  # nobody gives them: not listed, never shown as zero
     finally:
         stop_live(server)
