@@ -378,3 +378,56 @@ def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(
         assert "rates" not in figures  # nobody gives them: not listed, never shown as zero
     finally:
         stop_live(server)
+
+
+# ---- faults: storms, unseen vhosts -------------------------------------------------------------------
+
+STORM = 2000
+
+
+def queue_count(server, vhost: str) -> int:
+    answer = server.get("/api/topology", params={"vhost": vhost})
+    return sum(1 for n in answer.json()["nodes"] if n["kind"] == "queue") if answer.status_code == 200 else 0
+
+
+def test_a_storm_of_declarations_converges_by_push_and_is_counted(rabbit: Rabbit) -> None:
+    """Thousands of queues declared in a burst (pipelined over AMQP): the graph holds every one
+    well before the 30 s reconcile, and what the events consumer took or lost is counted."""
+    server, _ = run_live(Settings(management_url=rabbit.management_url(), poll_interval=SLOW_POLL))
+    try:
+        server.wait_for_vhost(rabbit.vhost)
+        wait_for(lambda: events_flowing(server), timeout=20, message="events flowing")
+        full_reads = the(server, ManagementPoller).full_reads
+        with Connection(rabbit.amqp_url()) as connection:
+            channel = connection.channel()
+            for i in range(STORM):
+                channel.queue_declare(f"storm-{i:05d}", durable=True, auto_delete=False, nowait=True)
+            channel.queue_declare("storm-last", durable=True, auto_delete=False)  # waits for the burst
+        wait_for(lambda: queue_count(server, rabbit.vhost) == STORM + 1, timeout=25, message="every queue, pushed")
+        events = the(server, BrokerEventsSource).counts
+        assert events["received"] + events["lost"] >= STORM  # each one taken, or its loss counted
+        health_now = health(server)
+        assert health_now[POLLER]["state"] == "ok" and health_now[EVENTS]["state"] == "ok"
+        assert the(server, ManagementPoller).full_reads - full_reads <= 2  # reads of the vhost, not polls
+    finally:
+        stop_live(server)
+
+
+def test_a_vhost_created_after_start_arrives_by_push(rabbit: Rabbit) -> None:
+    server, _ = run_live(Settings(management_url=rabbit.management_url(), poll_interval=SLOW_POLL))
+    late = Rabbit(f"{rabbit.vhost}-late", rabbit.broker)
+    try:
+        server.wait_for_vhost(rabbit.vhost)
+        wait_for(lambda: events_flowing(server), timeout=20, message="events flowing")
+        late.create_vhost()
+        late.declare_queue("born-late")
+        wait_for(lambda: queue_node(server, late.vhost, "born-late"), timeout=20, message="the new vhost's queue")
+        late.delete_vhost()
+        wait_for(
+            lambda: late.vhost not in [v["name"] for v in server.get("/api/vhosts").json()],
+            timeout=20,
+            message="the vhost gone",
+        )
+    finally:
+        late.delete_vhost()
+        stop_live(server)

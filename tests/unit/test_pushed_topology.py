@@ -168,3 +168,29 @@ def test_each_event_asks_for_the_read_it_needs_and_is_acked_once_that_is_applied
     assert last.acked is True
     assert poller.asked[1][0] is None  # the unplaceable event: everything is read
     assert events.counts["received"] == 5
+
+
+def test_duplicated_and_reordered_events_ask_for_one_read_whose_answer_is_the_truth() -> None:
+    """A deletion seen before the creation it follows, the same event twice, an event for a vhost
+    the graph has never shown: each only names what to read again, so the read decides."""
+    events, poller = source()
+    for message in (
+        FakeMessage("queue.deleted", {"vhost": "orders", "name": "q"}),
+        FakeMessage("queue.created", {"vhost": "orders", "name": "q"}),
+        FakeMessage("queue.created", {"vhost": "orders", "name": "q"}),
+        FakeMessage("queue.created", {"vhost": "never-seen", "name": "q"}),
+    ):
+        events._on_event(message)
+    events.on_iteration()
+    ((vhosts, consumers),) = poller.asked
+    assert vhosts == {"orders", "never-seen"} and consumers == []
+    assert events.counts["received"] == 4
+
+
+def test_consumer_events_out_of_order_end_as_the_last_one_said() -> None:
+    recent = RecentConsumers()
+    recent.note(ConsumerEvent("v", "q", "t", True, at=2.0))
+    recent.note(ConsumerEvent("v", "q", "t", False, at=1.0))  # an older cancel, delivered late
+    assert consumers_of(recent.overlay(broker(Queue("q", consumers=0)), now=3.0), "q") == 1
+    recent.note(ConsumerEvent("v", "q", "t", True, at=2.0))  # and the newer one again
+    assert consumers_of(recent.overlay(broker(Queue("q", consumers=0)), now=3.0), "q") == 1

@@ -126,7 +126,10 @@ class RecentConsumers:
         self._events: dict[tuple[str, str, str], ConsumerEvent] = {}
 
     def note(self, event: ConsumerEvent) -> None:
-        self._events[(event.vhost, event.queue, event.tag)] = event
+        key = (event.vhost, event.queue, event.tag)
+        kept = self._events.get(key)
+        if kept is None or kept.at <= event.at:  # an older event delivered late changes nothing
+            self._events[key] = event
 
     def overlay(self, snapshot: BrokerSnapshot, now: float | None = None) -> BrokerSnapshot:
         """Each queue's consumer count as its recent consumer events make it."""
