@@ -4,7 +4,8 @@ Feeds the real app a synthetic vhost named as a company broker is (``svc-0042.or
 ``svc-0042.events``, …: N queues, N/10 exchanges, a binding per queue), opens the page in
 Debian's Chromium, and measures, for each way of drawing it, side by side in one run:
 
-- load to first draw (the graph on screen, laid out);
+- load to first draw (the graph on screen, laid out), and the longest main-thread task
+  meanwhile (how long the page froze);
 - frames per second while a real mouse drags the canvas, and while the wheel zooms it;
 - the page's main-thread time for one queue's depth patch (from the frame's arrival to the
   end of the work it causes), median of 30;
@@ -33,6 +34,14 @@ from visualiser.config import Settings
 from visualiser.model.entities import VhostSnapshot
 
 DRAW_TIMEOUT_MS = 180_000
+
+# Every main-thread task over 50 ms from the page's start: the longest is how long the page
+# froze while it loaded and laid the graph out.
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__longTasks.push(e.duration)))
+  .observe({ type: 'longtask', buffered: true });
+"""
 
 # Wraps the page's patch handling: main-thread time of each patch, from its arrival to the end
 # of the work it causes (the graph, then every feature that listens for patches).
@@ -85,6 +94,7 @@ def measure(vhost: VhostSnapshot, group_above: int) -> dict[str, float]:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.add_init_script(LONG_TASKS)
             started = time.perf_counter()
             page.goto(server.url)
             page.evaluate("async () => { window.__app = await (await import('/static/js/main.js')).ready; }")
@@ -96,6 +106,7 @@ def measure(vhost: VhostSnapshot, group_above: int) -> dict[str, float]:
             page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
             drawn = time.perf_counter() - started
             nodes = page.evaluate("() => window.__app.graph.cy.nodes().length")
+            longest = page.evaluate("() => Math.max(0, ...window.__longTasks)")
             drag_fps = frames_while(page, lambda: drag(page))
             zoom_fps = frames_while(page, lambda: wheel(page))
             page.evaluate(PATCH_PROBE)
@@ -114,7 +125,14 @@ def measure(vhost: VhostSnapshot, group_above: int) -> dict[str, float]:
     finally:
         stop_live(server)
     print(f"  (poll applied and patch on the page: {statistics.median(server_s) * 1000:.0f} ms median)")
-    return {"drawn_s": drawn, "nodes": nodes, "drag_fps": drag_fps, "zoom_fps": zoom_fps, "patch_ms": patch_ms}
+    return {
+        "drawn_s": drawn,
+        "longest_ms": longest,
+        "nodes": nodes,
+        "drag_fps": drag_fps,
+        "zoom_fps": zoom_fps,
+        "patch_ms": patch_ms,
+    }
 
 
 def main() -> None:
@@ -133,7 +151,8 @@ def main() -> None:
     for way, above in ways.items():
         m = measure(vhost, above)
         print(
-            f"{way:>10}: first draw {m['drawn_s']:6.2f} s | Cytoscape nodes {m['nodes']:6.0f} | "
+            f"{way:>10}: first draw {m['drawn_s']:6.2f} s (longest main-thread task {m['longest_ms']:5.0f} ms) | "
+            f"Cytoscape nodes {m['nodes']:6.0f} | "
             f"drag {m['drag_fps']:5.1f} fps | wheel zoom {m['zoom_fps']:5.1f} fps | "
             f"depth patch {m['patch_ms']:6.2f} ms main thread (median of 30)"
         )

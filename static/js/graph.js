@@ -742,12 +742,18 @@ export class Graph {
   highlight(ids, { dimOthers = true, className = 'highlight' } = {}) {
     this.clearHighlight(className);
     const set = this.cy.collection();
-    ids.forEach((id) => { const e = this.element(id); if (e) set.merge(e); });
+    ids.forEach((id) => { const e = this.element(id) ?? this._drawnFor(id); if (e) set.merge(e); });
     this.cy.batch(() => {
       set.addClass(className);
       if (dimOthers && set.nonempty()) this.cy.elements().not(set).not(set.parents()).addClass('dimmed');
     });
     return set;
+  }
+
+  /** What stands for a folded node or edge on the graph: its group, or the edge folding it. */
+  _drawnFor(id) {
+    const edge = this.groups.drawnEdgeOf.get(id);
+    return this.element(edge ?? this.groups.drawnId(id));
   }
 
   clearHighlight(className = 'highlight') {
