@@ -20,6 +20,7 @@ The vhost is deleted at the end unless --keep (a second run then skips declaring
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -30,7 +31,7 @@ from kombu import Connection
 
 from visualiser.model.diff import diff_graphs
 from visualiser.model.topology import Graph, build_graph
-from visualiser.sources.figures import read_figures
+from visualiser.sources.figures import RATES_SECONDS, queue_keys, read_figures
 from visualiser.sources.management_api import (
     BINDING_COLUMNS,
     QUEUE_COLUMNS,
@@ -78,11 +79,11 @@ def declare(base: str, session: requests.Session, amqp_url: str, user: str) -> f
             channel.exchange_declare(f"bench.x{e:02d}", "topic", durable=False, nowait=True)
         for q in range(QUEUES):
             name = f"bench.q{q:04d}"
-            channel.queue_declare(name, durable=False, auto_delete=False, nowait=True)
+            channel.queue_declare(name, durable=True, auto_delete=False, nowait=True)  # what 4.3 accepts
             channel.queue_bind(name, f"bench.x{q % EXCHANGES:02d}", routing_key=f"orders.{q}.#", nowait=True)
             if q < EXTRA_BINDINGS:
                 channel.queue_bind(name, f"bench.x{(q + 1) % EXCHANGES:02d}", routing_key=f"audit.{q}", nowait=True)
-        channel.queue_declare("bench.q0000", durable=False, auto_delete=False, passive=True)  # waits for the rest
+        channel.queue_declare("bench.q0000", durable=True, auto_delete=False, passive=True)  # waits for the rest
     return time.perf_counter() - started
 
 
@@ -186,13 +187,18 @@ def steady_state(base: str, session: requests.Session, args: argparse.Namespace)
     side with a full read and one plain GET /api/queues, interleaved round by round."""
     client = ManagementClient(args.management_url, timeout=120)
     prometheus = PrometheusClient([args.prometheus_url], timeout=60) if args.prometheus_url else None
-    statistics_on = client.overview()["statistics"]
-    refresh_requests = read_figures(client, prometheus, statistics_on).requests
+    full = client.fetch_broker()
+    statistics_on = full.broker.get("statistics", True) is not False
+    context = {"expected": queue_keys(full), "cluster": full.broker.get("cluster_name")}
+    quiet, with_rates = "figures refresh, rates not due", "figures refresh, rates due"
+    requests_made = {
+        quiet: read_figures(client, prometheus, statistics_on, rates=False, **context),
+        with_rates: read_figures(client, prometheus, statistics_on, rates=True, **context),
+    }
     variants = {
-        "figures refresh (steady state, every --poll-interval)": lambda: read_figures(
-            client, prometheus, statistics_on
-        ),
-        "full read (the reconcile, every --reconcile-interval)": client.fetch_broker,
+        quiet: lambda: read_figures(client, prometheus, statistics_on, rates=False, **context),
+        with_rates: lambda: read_figures(client, prometheus, statistics_on, rates=True, **context),
+        "full read (the reconcile)": client.fetch_broker,
         "plain GET /api/queues (what Flower's broker tab asks)": lambda: plain_queues(base, session),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -211,10 +217,19 @@ def steady_state(base: str, session: requests.Session, args: argparse.Namespace)
         f"Prometheus {args.prometheus_url or 'not asked'}):"
     )
     for name, values in times.items():
-        print(f"  {name:<56} median {statistics.median(values):.3f} s   max {max(values):.3f} s")
-    refresh = statistics.median(times["figures refresh (steady state, every --poll-interval)"])
-    plain = statistics.median(times["plain GET /api/queues (what Flower's broker tab asks)"])
-    print(f"  figures refresh: {refresh_requests} request(s), {refresh / plain:.2f} x one plain GET /api/queues")
+        made = requests_made.get(name)
+        what = f" ({made.requests} request(s): {', '.join(sorted(set(made.sources.values())))})" if made else ""
+        print(f"  {name:<54} median {statistics.median(values):.3f} s   max {max(values):.3f} s{what}")
+    median = {name: statistics.median(values) for name, values in times.items()}
+    plain = median["plain GET /api/queues (what Flower's broker tab asks)"]
+    # Rates are due every RATES_SECONDS: at a 2 s poll interval, one refresh in three reads them
+    # (with statistics off there are none, and every refresh is the same).
+    every = math.ceil(RATES_SECONDS / 2.0) if statistics_on else 1
+    per_refresh = (median[with_rates] + (every - 1) * median[quiet]) / every
+    print(
+        f"  per refresh at --poll-interval 2 (rates every {every}): {per_refresh:.3f} s = "
+        f"{per_refresh / plain:.2f} x one plain GET /api/queues"
+    )
 
 
 def compare_listings(management_url: str, reps: int) -> None:

@@ -9,8 +9,14 @@ that move all the time are refreshed every ``--poll-interval`` by one cheaper re
   consumer counts of the queues each node hosts). On RabbitMQ 4.0 with 5,000 queues it
   answered in a fraction of the time of one ``GET /api/queues`` (docs/performance.md).
 - **Statistics off, no Prometheus**: the queue totals listing (depths, no consumer counts).
-- **Statistics on**: the queue listing with only its figure columns (depths, consumers and
-  rates), and the exchange listing with only its rates. Rates exist nowhere else.
+- **Statistics on**: depths and consumer counts from Prometheus as above when it answers;
+  rates, which exist nowhere else and move only on the broker's statistics tick (5 s by
+  default), from the queue listing with only its figure columns and the exchange listing
+  with only its rates, at most every ``RATES_SECONDS`` (and from that listing everything,
+  when Prometheus does not answer).
+
+A scrape counts only if it comes from the management API's cluster and covers every queue
+the last full read found; otherwise the listing is read instead.
 
 Each answer replaces only the figures it carries, on the objects the last full read found;
 what it does not mention keeps its last value, and its age says how old that is.
@@ -29,6 +35,7 @@ from .prometheus import PrometheusClient
 
 Key = tuple[str, str]  # (vhost, name)
 Entity = TypeVar("Entity", Queue, Exchange)
+RATES_SECONDS = 5.0  # RabbitMQ's default collect_statistics_interval: rates move no faster
 
 QUEUE_FIGURE_COLUMNS = ",".join(
     [
@@ -52,11 +59,27 @@ class Figures:
     read_at: float = 0.0
 
 
-def read_figures(client: ManagementClient, prometheus: PrometheusClient | None, statistics: bool) -> Figures:
-    """The cheapest refresh for this broker (raises SourceError as the client does)."""
-    if not statistics and prometheus is not None:
+def read_figures(
+    client: ManagementClient,
+    prometheus: PrometheusClient | None,
+    statistics: bool,
+    *,
+    rates: bool = True,
+    expected: set[Key] | None = None,
+    cluster: str | None = None,
+) -> Figures:
+    """The cheapest refresh for this broker (raises SourceError as the client does).
+
+    ``rates``: rates are due (statistics on; they move only on the broker's statistics tick).
+    A Prometheus scrape is used only if it comes from this cluster (``cluster``, the management
+    API's name for it) and covers every queue of the last full read (``expected``): a scrape of
+    another broker, or of some nodes of a cluster only, would leave figures silently old.
+    """
+    if prometheus is not None and (not statistics or not rates):
         scrape = prometheus.scrape()
-        if scrape.nodes:
+        same_cluster = cluster is None or not scrape.clusters or cluster in scrape.clusters
+        covered = expected is None or expected <= scrape.figures.keys()
+        if scrape.nodes and same_cluster and covered:
             source = f"Prometheus ({', '.join(sorted(scrape.nodes))})"
             return Figures(
                 queues={key: dict(found) for key, found in scrape.figures.items()},
@@ -89,6 +112,10 @@ def read_figures(client: ManagementClient, prometheus: PrometheusClient | None, 
         requests=2,
         read_at=time.time(),
     )
+
+
+def queue_keys(read: BrokerSnapshot) -> set[Key]:
+    return {(name, q.name) for name, vhost in read.vhosts.items() for q in vhost.queues}
 
 
 def _key(row: dict[str, Any]) -> Key:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..model.entities import BrokerSnapshot
-from .figures import read_figures, with_figures
+from .figures import RATES_SECONDS, queue_keys, read_figures, with_figures
 from .management_api import ManagementClient, SourceError
 from .prometheus import PrometheusClient, with_prometheus_figures
 from .quoting import broker_text
@@ -68,6 +68,7 @@ class ManagementPoller:
         self.polls = 0  # full reads run because the interval was up (the others were asked for by events)
         self.refreshes = 0  # reads of some vhosts, asked for by events
         self.figure_refreshes = 0  # figures-only reads between reconciles (figures.py)
+        self._rates_read = 0.0  # monotonic time rates were last read
         self.figures_read: dict[str, dict[str, Any]] = {}  # figure -> {"source", "at"}: shown with each figure
         self.reconcile = {"reads": 0, "differences": 0, "last_differences": None}
         self._events_reason: str | None = None  # why events do not flow; None: no events consumer at all
@@ -225,13 +226,23 @@ class ManagementPoller:
         """Depths, consumer counts and rates only, laid over the last full read; False on failure."""
         assert self._last_read is not None
         statistics = self._last_read.broker.get("statistics", True) is not False
+        rates_due = time.monotonic() - self._rates_read >= RATES_SECONDS
         try:
-            figures = read_figures(self.client, self.prometheus, statistics)
+            figures = read_figures(
+                self.client,
+                self.prometheus,
+                statistics,
+                rates=rates_due,
+                expected=queue_keys(self._last_read),
+                cluster=self._last_read.broker.get("cluster_name"),
+            )
         except SourceError as exc:
             log.info("refreshing figures failed (%s); reading everything", exc)
             return False
         self._last_read = with_figures(self._last_read, figures)
         self.figure_refreshes += 1
+        if "rates" in figures.sources:
+            self._rates_read = time.monotonic()
         for figure, source in figures.sources.items():
             self.figures_read[figure] = {"source": source, "at": figures.read_at}
         self._publish(self._last_read, None)
@@ -298,6 +309,7 @@ class ManagementPoller:
             snapshot, ticket if ticket is not None else self._requests.ticket, read_started, set(unread)
         )
         self._last_read = snapshot
+        self._rates_read = time.monotonic()
         self.full_reads += 1
         self._note_full_read(snapshot)
         self._publish(snapshot, ticket)

@@ -50,6 +50,7 @@ class Scrape:
 
     figures: dict[QueueKey, dict[str, int]] = field(default_factory=dict)
     nodes: list[str] = field(default_factory=list)  # rabbitmq_node of each endpoint that answered
+    clusters: set[str] = field(default_factory=set)  # rabbitmq_cluster they said they belong to
     failed: dict[str, str] = field(default_factory=dict)  # redacted URL -> reason
 
 
@@ -86,16 +87,22 @@ def samples(text: str, wanted: Iterable[str]) -> Iterator[tuple[str, dict[str, s
 
 def parse_queue_figures(text: str) -> tuple[dict[QueueKey, dict[str, int]], str | None]:
     """Figures per (vhost, queue) from one node's detailed metrics, and that node's name."""
+    figures, node, _ = parse_scrape(text)
+    return figures, node
+
+
+def parse_scrape(text: str) -> tuple[dict[QueueKey, dict[str, int]], str | None, str | None]:
+    """Figures per (vhost, queue) from one node's detailed metrics, its node and its cluster."""
     figures: dict[QueueKey, dict[str, int]] = {}
-    node = None
+    node = cluster = None
     for name, labels, value in samples(text, [*METRICS, "rabbitmq_identity_info"]):
         if name == "rabbitmq_identity_info":
-            node = labels.get("rabbitmq_node")
+            node, cluster = labels.get("rabbitmq_node"), labels.get("rabbitmq_cluster")
             continue
         if "vhost" not in labels or "queue" not in labels or not value >= 0 or value != int(value):
             continue
         figures.setdefault((labels["vhost"], labels["queue"]), {})[METRICS[name]] = int(value)
-    return figures, node
+    return figures, node, cluster
 
 
 def default_url(management_base_url: str) -> str:
@@ -125,13 +132,15 @@ class PrometheusClient:
             if isinstance(outcome, str):
                 result.failed[redact_url(url)] = outcome
                 continue
-            figures, node = outcome
+            figures, node, cluster = outcome
             result.figures.update(figures)
             if node:
                 result.nodes.append(broker_text(node, 100))  # quoted in the page's notes
+            if cluster:
+                result.clusters.add(cluster)
         return result
 
-    def _scrape_one(self, url: str) -> tuple[dict[QueueKey, dict[str, int]], str | None] | str:
+    def _scrape_one(self, url: str) -> tuple[dict[QueueKey, dict[str, int]], str | None, str | None] | str:
         try:
             with requests.get(
                 url + DETAILED_PATH, params=list(FAMILIES), timeout=self.timeout, stream=True
@@ -143,10 +152,10 @@ class PrometheusClient:
             return f"unreachable ({type(exc).__name__})"
         if len(body) > MAX_BODY_BYTES:
             return f"answer larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
-        figures, node = parse_queue_figures(body.decode("utf-8", "replace"))
+        figures, node, cluster = parse_scrape(body.decode("utf-8", "replace"))
         if node is None:
             return "not a RabbitMQ Prometheus endpoint (no rabbitmq_identity_info)"
-        return figures, node
+        return figures, node, cluster
 
 
 def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> BrokerSnapshot:
