@@ -47,8 +47,16 @@ def broker() -> Iterator[tuple[FakeManagement, ManagementServer]]:
 @pytest.fixture
 def app(broker) -> Iterator[LiveServer]:
     _, server = broker
+    # The recording names the cluster of the broker it was taken from, which may be running on
+    # this host: its real events and metrics would be taken for this fake's. Only polling here.
     live, _ = run_live(
-        Settings(management_url=server.url(), poll_interval=0.3, request_timeout=2.0, prometheus_url=("off",))
+        Settings(
+            management_url=server.url(),
+            poll_interval=0.3,
+            request_timeout=2.0,
+            prometheus_url=("off",),
+            events_url="off",
+        )
     )
     yield live
     stop_live(live)

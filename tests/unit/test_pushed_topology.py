@@ -70,6 +70,23 @@ def test_an_unknown_count_becomes_at_least_the_events_never_less() -> None:
     assert consumers_of(gone.overlay(listed, now=100.0), "q") is None  # unknown is never drawn as zero
 
 
+def test_a_count_refreshed_since_the_listing_is_not_counted_twice() -> None:
+    """Figures are refreshed more often than the consumer listing is read: a queue's count may
+    already include the consumer its event announces, while the listing does not show it yet."""
+    recent = RecentConsumers(keep_for=10)
+    recent.note(ConsumerEvent("v", "q", "tag-2", True, at=100.0))
+    one_listed = (Consumer("q", "tag-1", "ch", "conn"),)
+    refreshed = broker(Queue("q", consumers=2), consumers=one_listed)  # the count already has tag-2
+    assert consumers_of(recent.overlay(refreshed, now=101.0), "q") == 2
+    stale = broker(Queue("q", consumers=1), consumers=one_listed)  # the count does not, yet
+    assert consumers_of(recent.overlay(stale, now=101.0), "q") == 2
+    gone = RecentConsumers(keep_for=10)
+    gone.note(ConsumerEvent("v", "q", "tag-1", False, at=100.0))
+    both_listed = (*one_listed, Consumer("q", "tag-2", "ch", "conn"))
+    assert consumers_of(gone.overlay(broker(Queue("q", consumers=1), consumers=both_listed), now=101.0), "q") == 1
+    assert consumers_of(gone.overlay(broker(Queue("q", consumers=2), consumers=both_listed), now=101.0), "q") == 1
+
+
 def test_differences_count_objects_outside_the_vhosts_changed_meanwhile() -> None:
     kept = BrokerSnapshot(
         {

@@ -9,11 +9,13 @@ that move all the time are refreshed every ``--poll-interval`` by one cheaper re
   consumer counts of the queues each node hosts). On RabbitMQ 4.0 with 5,000 queues it
   answered in a fraction of the time of one ``GET /api/queues`` (docs/performance.md).
 - **Statistics off, no Prometheus**: the queue totals listing (depths, no consumer counts).
-- **Statistics on**: depths and consumer counts from Prometheus as above when it answers;
-  rates, which exist nowhere else and move only on the broker's statistics tick (5 s by
-  default), from the queue listing with only its figure columns and the exchange listing
-  with only its rates, at most every ``RATES_SECONDS`` (and from that listing everything,
-  when Prometheus does not answer).
+- **Statistics on**: depths and consumer counts from Prometheus as above when it answers
+  (on every refresh, and laid over each full read too: the statistics listing lags the
+  scrape by a collection tick, and the two taken in turn would make depths flap); rates,
+  which exist nowhere else and move only on the broker's statistics tick (5 s by default),
+  from the queue listing with only its rate columns and the exchange listing with only its
+  rates, at most every ``RATES_SECONDS``. When Prometheus does not answer, that listing
+  gives everything.
 
 A scrape counts only if it comes from the management API's cluster and covers every queue
 the last full read found; otherwise the listing is read instead.
@@ -42,6 +44,13 @@ QUEUE_FIGURE_COLUMNS = ",".join(
         "name", "vhost", "messages_ready", "messages_unacknowledged", "consumers", "consumer_utilisation",
         "consumer_capacity", "message_stats.publish_details.rate", "message_stats.deliver_get_details.rate",
         "message_stats.ack_details.rate", "message_stats.redeliver_details.rate",
+    ]
+)  # fmt: skip
+QUEUE_RATE_COLUMNS = ",".join(
+    [
+        "name", "vhost", "consumer_utilisation", "consumer_capacity", "message_stats.publish_details.rate",
+        "message_stats.deliver_get_details.rate", "message_stats.ack_details.rate",
+        "message_stats.redeliver_details.rate",
     ]
 )  # fmt: skip
 QUEUE_TOTALS_FIGURE_COLUMNS = "name,vhost,messages_ready,messages_unacknowledged"
@@ -75,18 +84,11 @@ def read_figures(
     API's name for it) and covers every queue of the last full read (``expected``): a scrape of
     another broker, or of some nodes of a cluster only, would leave figures silently old.
     """
-    if prometheus is not None and (not statistics or not rates):
-        scrape = prometheus.scrape()
-        same_cluster = cluster is None or not scrape.clusters or cluster in scrape.clusters
-        covered = expected is None or expected <= scrape.figures.keys()
-        if scrape.nodes and same_cluster and covered:
-            source = f"Prometheus ({', '.join(sorted(scrape.nodes))})"
-            return Figures(
-                queues={key: dict(found) for key, found in scrape.figures.items()},
-                sources={"depths": source, "consumer_counts": source},
-                requests=len(prometheus.urls),
-                read_at=time.time(),
-            )
+    scraped = prometheus_figures(prometheus, expected, cluster) if prometheus is not None else None
+    if scraped is not None:
+        # One source per figure: depths stay Prometheus's even on the rates tick, because the
+        # statistics listing lags it by a collection tick and the two taken in turn would flap.
+        return merged(scraped, read_rates(client)) if statistics and rates else scraped
     if not statistics:
         rows = client.get_paginated("/api/queues", QUEUE_TOTALS_FIGURE_COLUMNS, QUEUE_TOTALS_PARAMS)
         queues = {_key(row): _depths(queue_from(row)) for row in rows}
@@ -100,18 +102,67 @@ def read_figures(
             "consumer_utilisation": queue.consumer_utilisation,
             "rates": queue.rates,
         }
-    exchanges = {
-        _key(row): {"rates": exchange_from(row).rates}
-        for row in client.get_paginated("/api/exchanges", EXCHANGE_RATE_COLUMNS)
-    }
     statistics_source = "management statistics"
     return Figures(
         queues=queues,
-        exchanges=exchanges,
+        exchanges=_exchange_rates(client),
         sources={"depths": statistics_source, "consumer_counts": statistics_source, "rates": statistics_source},
         requests=2,
         read_at=time.time(),
     )
+
+
+def prometheus_figures(prometheus: PrometheusClient, expected: set[Key] | None, cluster: str | None) -> Figures | None:
+    """Depths and consumer counts from one scrape, or None when it cannot be trusted: no node
+    answered, it is another cluster's, or it lacks a queue the last full read found."""
+    scrape = prometheus.scrape()
+    same_cluster = cluster is None or not scrape.clusters or cluster in scrape.clusters
+    covered = expected is None or expected <= scrape.figures.keys()
+    if not (scrape.nodes and same_cluster and covered):
+        return None
+    source = f"Prometheus ({', '.join(sorted(scrape.nodes))})"
+    return Figures(
+        queues={key: dict(found) for key, found in scrape.figures.items()},
+        sources={"depths": source, "consumer_counts": source},
+        requests=len(prometheus.urls),
+        read_at=time.time(),
+    )
+
+
+def read_rates(client: ManagementClient) -> Figures:
+    """Rates (and consumer utilisation), which only the management statistics have."""
+    queues = {}
+    for row in client.get_paginated("/api/queues", QUEUE_RATE_COLUMNS):
+        queue = queue_from(row)
+        queues[_key(row)] = {"consumer_utilisation": queue.consumer_utilisation, "rates": queue.rates}
+    return Figures(
+        queues=queues,
+        exchanges=_exchange_rates(client),
+        sources={"rates": "management statistics"},
+        requests=2,
+        read_at=time.time(),
+    )
+
+
+def merged(first: Figures, second: Figures) -> Figures:
+    """Both answers' figures; where both carry one, the second's."""
+    queues = {key: dict(found) for key, found in first.queues.items()}
+    for key, found in second.queues.items():
+        queues.setdefault(key, {}).update(found)
+    return Figures(
+        queues=queues,
+        exchanges={**first.exchanges, **second.exchanges},
+        sources={**first.sources, **second.sources},
+        requests=first.requests + second.requests,
+        read_at=min(first.read_at, second.read_at),
+    )
+
+
+def _exchange_rates(client: ManagementClient) -> dict[Key, dict[str, Any]]:
+    return {
+        _key(row): {"rates": exchange_from(row).rates}
+        for row in client.get_paginated("/api/exchanges", EXCHANGE_RATE_COLUMNS)
+    }
 
 
 def queue_keys(read: BrokerSnapshot) -> set[Key]:

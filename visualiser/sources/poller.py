@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..model.entities import BrokerSnapshot
-from .figures import RATES_SECONDS, queue_keys, read_figures, with_figures
+from .figures import RATES_SECONDS, Figures, prometheus_figures, queue_keys, read_figures, with_figures
 from .management_api import ManagementClient, SourceError
 from .prometheus import PrometheusClient, with_prometheus_figures
 from .quoting import broker_text
@@ -308,10 +308,14 @@ class ManagementPoller:
         self._count_differences(
             snapshot, ticket if ticket is not None else self._requests.ticket, read_started, set(unread)
         )
+        snapshot, scraped = self._with_scraped_depths(snapshot)
         self._last_read = snapshot
         self._rates_read = time.monotonic()
         self.full_reads += 1
         self._note_full_read(snapshot)
+        if scraped is not None:
+            for figure, source in scraped.sources.items():
+                self.figures_read[figure] = {"source": source, "at": scraped.read_at}
         self._publish(snapshot, ticket)
         version = broker_text(snapshot.broker.get("rabbitmq_version", ""), 40)
         hidden = snapshot.broker.get("vhosts_without_access", [])
@@ -337,6 +341,16 @@ class ManagementPoller:
             "events": self._events_since is not None,
             "reconcile": dict(self.reconcile),
         }
+
+    def _with_scraped_depths(self, snapshot: BrokerSnapshot) -> tuple[BrokerSnapshot, Figures | None]:
+        """While refreshes take depths from Prometheus (statistics on, events flowing), a full
+        read takes them from there too: the statistics listing lags the scrape, and the two in
+        turn would make depths flap (figures.py)."""
+        statistics = snapshot.broker.get("statistics", True) is not False
+        if not (statistics and self.prometheus is not None and self._figures_between()):
+            return snapshot, None
+        scraped = prometheus_figures(self.prometheus, queue_keys(snapshot), snapshot.broker.get("cluster_name"))
+        return (with_figures(snapshot, scraped), scraped) if scraped is not None else (snapshot, None)
 
     def _with_prometheus(self, snapshot: BrokerSnapshot) -> BrokerSnapshot:
         """Consumer counts (and depths, if missing) from Prometheus where the management API has none."""

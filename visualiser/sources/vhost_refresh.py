@@ -154,19 +154,32 @@ def _with_consumer_events(vhost: VhostSnapshot, events: list[ConsumerEvent]) -> 
     if not delta:
         return vhost
     cancelled = {(e.queue, e.tag) for e in events if not e.created}  # gone, whatever the listing says
+    listed_per_queue: dict[str, int] = {}
+    for queue, _ in listed:
+        listed_per_queue[queue] = listed_per_queue.get(queue, 0) + 1
     return replace(
         vhost,
-        queues=tuple(_consumers_counted(q, delta.get(q.name, 0)) for q in vhost.queues),
+        queues=tuple(
+            _consumers_counted(q, listed_per_queue.get(q.name, 0), delta.get(q.name, 0)) for q in vhost.queues
+        ),
         consumers=tuple(c for c in vhost.consumers if (c.queue, c.consumer_tag) not in cancelled),
     )
 
 
-def _consumers_counted(queue: Queue, delta: int) -> Queue:
-    """A new queue's listing has no count until the broker's next statistics: a consumer event
-    then makes it "at least" that many, and a count still unknown stays unknown."""
+def _consumers_counted(queue: Queue, listed: int, delta: int) -> Queue:
+    """The count the consumer listing and the events since make it (``listed`` + ``delta``).
+
+    The queue's own count may be newer than the consumer listing (figures are refreshed more
+    often than the listing is read) and may already include what the events say: so a
+    consumer created counts "at least", one cancelled "at most", never twice. A new queue's
+    listing has no count until the broker's next statistics: a consumer event then makes it
+    "at least" that many, and a count still unknown stays unknown."""
     if delta == 0 or (queue.consumers is None and delta < 0):
         return queue
-    return replace(queue, consumers=max(0, (queue.consumers or 0) + delta))
+    counted = max(0, listed + delta)
+    if queue.consumers is not None:
+        counted = max(counted, queue.consumers) if delta > 0 else min(counted, queue.consumers)
+    return replace(queue, consumers=counted)
 
 
 # ---- what a full read found that events did not say ---------------------------------------------------------
