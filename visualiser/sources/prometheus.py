@@ -94,15 +94,45 @@ def parse_queue_figures(text: str) -> tuple[dict[QueueKey, dict[str, int]], str 
 def parse_scrape(text: str) -> tuple[dict[QueueKey, dict[str, int]], str | None, str | None]:
     """Figures per (vhost, queue) from one node's detailed metrics, its node and its cluster."""
     figures: dict[QueueKey, dict[str, int]] = {}
+    text = "\n" + text  # every sample line now follows a newline, the first one too
+    for metric, figure in METRICS.items():
+        for vhost, queue, value_text in _queue_samples(text, metric):
+            try:
+                value = float(value_text)
+            except ValueError:
+                continue
+            if not value >= 0 or value != int(value):
+                continue
+            figures.setdefault((vhost, queue), {})[figure] = int(value)
     node = cluster = None
-    for name, labels, value in samples(text, [*METRICS, "rabbitmq_identity_info"]):
-        if name == "rabbitmq_identity_info":
+    start = text.find("\nrabbitmq_identity_info{")
+    if start >= 0:
+        end = text.find("\n", start + 1)
+        for _, labels, _ in samples(text[start + 1 : end if end >= 0 else len(text)], ["rabbitmq_identity_info"]):
             node, cluster = labels.get("rabbitmq_node"), labels.get("rabbitmq_cluster")
-            continue
-        if "vhost" not in labels or "queue" not in labels or not value >= 0 or value != int(value):
-            continue
-        figures.setdefault((labels["vhost"], labels["queue"]), {})[METRICS[name]] = int(value)
     return figures, node, cluster
+
+
+def _queue_samples(text: str, metric: str) -> list[tuple[str, str, str]]:
+    """(vhost, queue, value) of each sample of one metric.
+
+    A scrape of 5,000 queues is 2 MB, read at every refresh: the lines as RabbitMQ writes them
+    (``vhost="…",queue="…"``, nothing escaped) are found by one regular expression over the
+    whole text, several times faster than a loop over its lines in Python. If any line of the
+    metric is written otherwise (escapes, other labels, a timestamp), that metric is read line
+    by line with the full label grammar instead.
+    """
+    plain = re.compile(
+        "\n" + re.escape(metric) + r'\{vhost="([^"\\\n]*)",queue="([^"\\\n]*)"\}[ \t]+(\S+)[ \t]*(?=\n|$)'
+    )
+    found = plain.findall(text)
+    if len(found) == text.count("\n" + metric + "{"):
+        return found
+    return [
+        (labels["vhost"], labels["queue"], repr(value))
+        for _, labels, value in samples(text, [metric])
+        if "vhost" in labels and "queue" in labels
+    ]
 
 
 def default_url(management_base_url: str) -> str:

@@ -1,0 +1,91 @@
+"""Reading RabbitMQ's Prometheus text (visualiser/sources/prometheus.py): queue names may hold
+any character, the lines RabbitMQ writes take a fast path, and anything else the full grammar."""
+
+from __future__ import annotations
+
+import random
+
+from visualiser.sources.prometheus import parse_scrape, samples
+
+IDENTITY = (
+    'rabbitmq_identity_info{rabbitmq_node="rabbit@a",rabbitmq_cluster="prod",rabbitmq_cluster_permanent_id="x"} 1'
+)
+
+
+def line(metric: str, vhost: str, queue: str, value: str, extra: str = "") -> str:
+    def quoted(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return f'rabbitmq_detailed_queue_{metric}{{vhost="{quoted(vhost)}",queue="{quoted(queue)}"{extra}}} {value}'
+
+
+def scrape(*lines: str) -> str:
+    return "\n".join(["# TYPE rabbitmq_identity_info untyped", IDENTITY, "# HELP x y", *lines]) + "\n"
+
+
+def test_plain_lines_give_depths_consumers_node_and_cluster() -> None:
+    text = scrape(
+        line("messages_ready", "/", "orders", "12"),
+        line("messages_unacked", "/", "orders", "3"),
+        line("messages", "/", "orders", "15"),  # not asked for: ignored
+        line("consumers", "/", "orders", "2"),
+        line("messages_ready", "v2", "other", "0"),
+    )
+    figures, node, cluster = parse_scrape(text)
+    assert figures == {
+        ("/", "orders"): {"messages_ready": 12, "messages_unacknowledged": 3, "consumers": 2},
+        ("v2", "other"): {"messages_ready": 0},
+    }
+    assert (node, cluster) == ("rabbit@a", "prod")
+
+
+def test_escaped_names_are_read_as_themselves_with_their_plain_neighbours() -> None:
+    hostile = 'q "quoted" \\ back\nslash ",queue="forged'
+    text = scrape(
+        line("messages_ready", "/", "plain", "1"),
+        line("messages_ready", "/", hostile, "7"),
+        line("messages_ready", "/", "q\u202e", "4"),
+    )
+    figures, _, _ = parse_scrape(text)
+    assert figures == {
+        ("/", "plain"): {"messages_ready": 1},
+        ("/", hostile): {"messages_ready": 7},
+        ("/", "q\u202e"): {"messages_ready": 4},
+    }
+
+
+def test_timestamps_extra_labels_and_garbage() -> None:
+    text = scrape(
+        line("messages_ready", "/", "stamped", "5") + " 1700000000000",
+        line("messages_ready", "/", "labelled", "6", extra=',node="x"'),
+        'rabbitmq_detailed_queue_messages_ready{vhost="/",queue="broken} 9',  # unterminated: skipped
+        line("messages_ready", "/", "negative", "-1"),
+        line("messages_ready", "/", "fraction", "1.5"),
+        line("messages_ready", "/", "nan", "NaN"),
+        line("messages_ready", "/", "word", "many"),
+        line("consumers", "/", "stamped", "1e3"),
+    )
+    figures, _, _ = parse_scrape(text)
+    assert figures == {
+        ("/", "stamped"): {"messages_ready": 5, "consumers": 1000},
+        ("/", "labelled"): {"messages_ready": 6},
+    }
+
+
+def test_no_identity_means_no_node() -> None:
+    figures, node, cluster = parse_scrape(line("messages_ready", "/", "q", "1") + "\n")
+    assert figures == {("/", "q"): {"messages_ready": 1}} and node is None and cluster is None
+
+
+def test_the_fast_path_reads_what_the_full_grammar_reads() -> None:
+    rng = random.Random(7)
+    alphabet = 'ab.-_ "\\\n\u00e9/'
+    for _ in range(200):
+        names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(5)]
+        lines = [line("messages_ready", "/", name, str(rng.randint(0, 9))) for name in names]
+        figures, _, _ = parse_scrape(scrape(*lines))
+        expected = {
+            (labels["vhost"], labels["queue"]): {"messages_ready": int(value)}
+            for _, labels, value in samples("\n".join(lines), ["rabbitmq_detailed_queue_messages_ready"])
+        }
+        assert figures == expected
