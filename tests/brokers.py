@@ -57,17 +57,22 @@ class Broker:
 RABBITMQ4_DIR = os.environ.get("VISUALISER_TEST_RABBITMQ4_DIR", "/var/lib/visualiser-test/rabbitmq4")
 
 
-def rabbitmqctl(broker: Broker, *args: str, timeout: float = 120) -> None:
-    """Run rabbitmqctl against this broker's node (the system's, or one in the Debian 13 tree)."""
+def rabbitmqctl(broker: Broker, *args: str, timeout: float = 120, tool: str = "rabbitmqctl") -> None:
+    """Run rabbitmqctl (or another of RabbitMQ's command-line tools) against this broker's node
+    (the system's, or one in the Debian 13 tree)."""
     if not broker.node:
-        command = ["rabbitmqctl", *args]
+        command = [tool, *args]
     else:
         command = [
             "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "ERL_EPMD_PORT=4370",
             f"RABBITMQ_NODENAME={broker.node}@localhost", f"RABBITMQ_DIST_PORT={broker.dist_port}",
-            "chroot", RABBITMQ4_DIR, "/usr/lib/rabbitmq/bin/rabbitmqctl", *args,
+            "chroot", RABBITMQ4_DIR, f"/usr/lib/rabbitmq/bin/{tool}", *args,
         ]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+
+
+def rabbitmq_plugins(broker: Broker, *args: str, timeout: float = 120) -> None:
+    rabbitmqctl(broker, *args, timeout=timeout, tool="rabbitmq-plugins")
 
 
 def start_app(broker: Broker, attempts: int = 3) -> None:

@@ -7,6 +7,7 @@ says so and polls as before."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from kombu import Connection
 
+from tests.brokers import rabbitmq_plugins
 from tests.conftest import Rabbit, run_live, stop_live, wait_for
 from visualiser.config import Settings
 from visualiser.sources.broker_events import CONNECTION_NAME, BrokerEventsSource
@@ -433,4 +435,53 @@ def test_a_vhost_created_after_start_arrives_by_push(rabbit: Rabbit) -> None:
         )
     finally:
         late.delete_vhost()
+        stop_live(server)
+
+
+def full_reads_settled(poller: ManagementPoller, for_seconds: float = 3.0) -> bool:
+    """No full read for a while: the one that took events up again is done, the next one is 30 s off."""
+    before = poller.full_reads
+    time.sleep(for_seconds)
+    return poller.full_reads == before and not poller.reading
+
+
+def test_the_plugin_disabled_and_enabled_mid_run_falls_back_to_polling_and_back(rabbit: Rabbit) -> None:
+    """Disabling rabbitmq_event_exchange deletes its exchange, and the bindings of our queue with
+    it, silently: the service notices, says so, polls at the poll interval, and when the plugin
+    is back, takes the events up again on its own."""
+    server, _ = run_live(Settings(management_url=rabbit.management_url(), poll_interval=1.0))
+    events = the(server, BrokerEventsSource)
+    events.recheck = 1.0  # how often it looks for the exchange (and, once gone, looks again)
+    poller = the(server, ManagementPoller)
+    try:
+        wait_for(lambda: events_flowing(server), timeout=30, message="events flowing")
+        assert health(server)[POLLER]["extra"]["events"] is True
+        rabbitmq_plugins(rabbit.broker, "disable", "rabbitmq_event_exchange")
+        try:
+            status = wait_for(
+                lambda: (s := health(server).get(EVENTS, {})).get("state") == "off" and s,
+                timeout=30,
+                message="events off",
+            )
+            assert "rabbitmq-plugins enable rabbitmq_event_exchange" in status["last_error"]
+            wait_for(
+                lambda: "event exchange is not enabled" in health(server)[POLLER]["detail"],
+                message="the status line saying so",
+            )
+            assert health(server)[POLLER]["extra"]["events"] is False
+            rabbit.declare_queue("while-off")
+            wait_for(lambda: queue_node(server, rabbit.vhost, "while-off"), timeout=20, message="the queue, by poll")
+        finally:
+            rabbitmq_plugins(rabbit.broker, "enable", "rabbitmq_event_exchange")
+        wait_for(
+            lambda: events_flowing(server) and health(server)[POLLER]["extra"]["events"] is True,
+            timeout=60,
+            message="events flowing again",
+        )
+        wait_for(lambda: full_reads_settled(poller), timeout=40, message="the full read taking events up again done")
+        full_reads = poller.full_reads
+        rabbit.declare_queue("pushed-again")
+        wait_for(lambda: queue_node(server, rabbit.vhost, "pushed-again"), timeout=20, message="the queue, by push")
+        assert poller.full_reads == full_reads  # no full read brought it: an event did
+    finally:
         stop_live(server)
