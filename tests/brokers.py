@@ -16,6 +16,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 USER, PASSWORD = "guest", "guest"
@@ -66,9 +67,18 @@ def rabbitmqctl(broker: Broker, *args: str, timeout: float = 120, tool: str = "r
         command = [
             "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "ERL_EPMD_PORT=4370",
             f"RABBITMQ_NODENAME={broker.node}@localhost", f"RABBITMQ_DIST_PORT={broker.dist_port}",
+            # rabbitmq-plugins edits the node's own plugins file (scripts/ensure-rabbitmq4 writes it)
+            f"RABBITMQ_ENABLED_PLUGINS_FILE=/etc/rabbitmq/{broker.node}.plugins",
+            f"RABBITMQ_PLUGINS_DIR={_plugins_dir()}",
             "chroot", RABBITMQ4_DIR, f"/usr/lib/rabbitmq/bin/{tool}", *args,
         ]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+
+
+def _plugins_dir() -> str:
+    """The plugins directory of the RabbitMQ in the Debian 13 tree, as seen inside it."""
+    found = sorted(Path(RABBITMQ4_DIR, "usr/lib/rabbitmq/lib").glob("rabbitmq_server-*/plugins"))
+    return "/" + str(found[-1].relative_to(RABBITMQ4_DIR)) if found else "/usr/lib/rabbitmq/plugins"
 
 
 def rabbitmq_plugins(broker: Broker, *args: str, timeout: float = 120) -> None:

@@ -69,6 +69,7 @@ class ManagementPoller:
         self.refreshes = 0  # reads of some vhosts, asked for by events
         self.figure_refreshes = 0  # figures-only reads between reconciles (figures.py)
         self._rates_read = 0.0  # monotonic time rates were last read
+        self._read_ok_at: float | None = None  # monotonic time the last full read succeeded
         self.figures_read: dict[str, dict[str, Any]] = {}  # figure -> {"source", "at"}: shown with each figure
         self.reconcile = {"reads": 0, "differences": 0, "last_differences": None}
         self._events_reason: str | None = None  # why events do not flow; None: no events consumer at all
@@ -164,6 +165,10 @@ class ManagementPoller:
         read_all = False  # the vhosts asked for could not be read alone
         unread: set[str] = set()  # … and these are they
         while not self._stop.is_set():
+            if self._events_since is None and self._read_ok_at is not None and self.backoff.failures == 0:
+                # Events stopped (the plugin disabled, a lost connection): the reconcile's wait is
+                # no longer safe, so the next read is due one poll interval after the last.
+                next_full = min(next_full, self._read_ok_at + self.interval)
             soonest = time.monotonic() if read_all else min(next_full, self._requests.next_due())
             if self._figures_between():
                 soonest = min(soonest, next_figures)
@@ -310,7 +315,7 @@ class ManagementPoller:
         )
         snapshot, scraped = self._with_scraped_depths(snapshot)
         self._last_read = snapshot
-        self._rates_read = time.monotonic()
+        self._rates_read = self._read_ok_at = time.monotonic()
         self.full_reads += 1
         self._note_full_read(snapshot)
         if scraped is not None:
