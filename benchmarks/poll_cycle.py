@@ -44,6 +44,7 @@ VHOST = "bench-poll-cycle"
 QUEUES = 5000
 EXCHANGES = 50
 SETTLE_SECONDS = 30
+TOTALS = "queue totals listing (its depths, statistics off)"
 EXTRA_BINDINGS = 500  # every queue is bound once; these queues get a second binding
 
 
@@ -201,6 +202,8 @@ def steady_state(base: str, session: requests.Session, args: argparse.Namespace)
         "full read (the reconcile)": client.fetch_broker,
         "plain GET /api/queues (what Flower's broker tab asks)": lambda: plain_queues(base, session),
     }
+    if not statistics_on:  # the plain listing then carries no depths: the cheapest one that does
+        variants[TOTALS] = lambda: read_figures(client, None, False, **context)
     times: dict[str, list[float]] = {name: [] for name in variants}
     try:
         for _ in range(args.reps):
@@ -229,6 +232,7 @@ def steady_state(base: str, session: requests.Session, args: argparse.Namespace)
     print(
         f"  per refresh at --poll-interval 2 (rates every {every}): {per_refresh:.3f} s = "
         f"{per_refresh / plain:.2f} x one plain GET /api/queues"
+        + (f", {per_refresh / median[TOTALS]:.2f} x the queue totals listing" if TOTALS in median else "")
     )
 
 
