@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from visualiser.sources.prometheus import parse_scrape, samples
+from visualiser.model.entities import BrokerSnapshot, Exchange, Queue, VhostSnapshot
+from visualiser.sources.prometheus import Scrape, parse_scrape, samples, with_prometheus_figures
 
 IDENTITY = (
     'rabbitmq_identity_info{rabbitmq_node="rabbit@a",rabbitmq_cluster="prod",rabbitmq_cluster_permanent_id="x"} 1'
@@ -89,3 +90,40 @@ def test_the_fast_path_reads_what_the_full_grammar_reads() -> None:
             for _, labels, value in samples("\n".join(lines), ["rabbitmq_detailed_queue_messages_ready"])
         }
         assert figures == expected
+
+
+# ---- laying a scrape over a full read of a broker with statistics off ------------------------------------
+
+
+def stats_off_read(cluster: str) -> BrokerSnapshot:
+    queue = Queue("orders", messages_ready=4, messages_unacknowledged=0, consumers=None)
+    return BrokerSnapshot(
+        {"/": VhostSnapshot("/", exchanges=(Exchange(""),), queues=(queue,), statistics=False)},
+        broker={
+            "cluster_name": cluster,
+            "statistics": False,
+            "figures": {"depths": "queue totals", "consumer_counts": "none"},
+        },
+    )
+
+
+def scrape_of(cluster: str) -> Scrape:
+    return Scrape(
+        figures={("/", "orders"): {"messages_ready": 4, "consumers": 2}}, nodes=["rabbit@a"], clusters={cluster}
+    )
+
+
+def test_a_scrape_of_this_cluster_gives_the_consumer_counts() -> None:
+    shown = with_prometheus_figures(stats_off_read("prod"), scrape_of("prod"))
+    assert shown.vhosts["/"].queues[0].consumers == 2
+    assert shown.broker["figures"]["consumer_counts"] == "prometheus"
+
+
+def test_a_scrape_of_another_cluster_is_not_taken_and_the_page_says_why() -> None:
+    """The default guess (the management host, port 15692) may reach another broker on the
+    same host, whose queues in '/' may share names with this one's."""
+    shown = with_prometheus_figures(stats_off_read("prod"), scrape_of("test-broker"))
+    assert shown.vhosts["/"].queues[0].consumers is None  # unknown, not another broker's figure
+    assert shown.broker["figures"]["consumer_counts"] == "none"
+    why = shown.broker["missing"][0]["why"]
+    assert "another cluster" in why and "'prod'" in why and "--prometheus-url" in why

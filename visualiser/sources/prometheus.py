@@ -197,6 +197,10 @@ def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> 
     """
     configured = scrape is not None
     scrape = scrape or Scrape()
+    cluster = snapshot.broker.get("cluster_name")
+    other_cluster = isinstance(cluster, str) and bool(scrape.clusters) and cluster not in scrape.clusters
+    if other_cluster:  # e.g. the default guess, host:15692, reaching another broker on the same host
+        scrape = Scrape(failed=scrape.failed)
     vhosts = {name: _fill_vhost(vhost, scrape) for name, vhost in snapshot.vhosts.items()}
     broker = dict(snapshot.broker)
     figures = dict(broker.get("figures", {}))
@@ -221,7 +225,10 @@ def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> 
                 "what": "message rates, consumer details and consumer counts",
                 "why": "management statistics are off on this broker and "
                 + (
-                    "no Prometheus endpoint answered: give every node's with --prometheus-url"
+                    f"the Prometheus endpoint that answered belongs to another cluster, not '{broker_text(cluster, 100)}': "
+                    "give this cluster's nodes with --prometheus-url"
+                    if other_cluster
+                    else "no Prometheus endpoint answered: give every node's with --prometheus-url"
                     if configured
                     else "Prometheus is switched off (--prometheus-url off)"
                 ),
