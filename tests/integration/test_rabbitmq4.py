@@ -135,6 +135,23 @@ def test_stats_off_prometheus_unreachable_is_said_and_the_graph_stays(rabbit_nos
         stop_live(server)
 
 
+@pytest.mark.nostats
+def test_stats_off_prometheus_of_another_broker_on_the_host_is_refused(rabbit_nostats: Rabbit) -> None:
+    """Pointed at the other broker's Prometheus (as the default guess, this host at port 15692,
+    is on a host running two), the scrape answers for another cluster: nothing is taken from
+    it, the consumer counts stay unknown and the note says what to give."""
+    other = BROKERS["3.10"].prometheus
+    rabbit_nostats.declare_queue("mine")
+    server, _ = run_live(Settings(management_url=NOSTATS.management_url(), prometheus_url=(other,), poll_interval=0.5))
+    try:
+        node = wait_for(lambda: queue_node(server, rabbit_nostats.vhost, "mine"), 30, message="the graph")
+        assert node["consumers"] is None
+        missing = socket_snapshot(server, rabbit_nostats.vhost)["broker"]["missing"]
+        assert any("another cluster" in note["why"] and "--prometheus-url" in note["why"] for note in missing), missing
+    finally:
+        stop_live(server)
+
+
 def test_quorum_queues_and_streams_show_type_leader_and_replicas(rabbit: Rabbit) -> None:
     rabbit.declare_queue("ledger", arguments={"x-queue-type": "quorum", "x-delivery-limit": 5})
     rabbit.declare_queue("audit-stream", arguments={"x-queue-type": "stream"})
