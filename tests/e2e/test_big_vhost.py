@@ -18,7 +18,7 @@ from visualiser.config import Settings
 pytestmark = pytest.mark.e2e
 
 QUEUES = 9100  # with one exchange a service: 10,010 nodes
-GROUP = "group:queue:svc-0420."
+GROUP = "group:queue:svc-042"  # svc-0420.* to svc-0429.*: 910 services are too many groups to read
 GROUPS_DRAWN = "() => window.__app && window.__app.graph.cy.nodes('[kind = \"group\"]').length > 0"
 
 
@@ -46,9 +46,9 @@ def test_groups_are_drawn_one_node_each_and_open_and_fold_on_click(page, big):
     assert page.evaluate("() => window.__app.graph.counts().queues") == QUEUES  # the status bar counts members
 
     group = node_data(page, GROUP)
-    assert group["count"] == 10 and group["member_kind"] == "queue"
+    assert group["count"] == 100 and group["member_kind"] == "queue"
     label = page.evaluate("(id) => window.__app.graph.element(id).data('display')", GROUP)
-    assert label.startswith("svc-0420.*") and "10 queues" in label
+    assert label.startswith("svc-042*") and "100 queues" in label
 
     click_on_graph(page, GROUP)
     page.wait_for_function("(id) => !window.__app.graph.element(id)", arg=GROUP, timeout=30000)
@@ -70,14 +70,14 @@ def test_search_finds_a_queue_inside_a_folded_group(page, big):
     shown = select_by_search(page, "svc-0777.billing", "queue")
     assert shown["title"] == "svc-0777.billing"
     assert node_data(page, "queue:svc-0777.billing") is not None
-    assert node_data(page, "group:queue:svc-0777.") is None  # its group was opened to show it
+    assert node_data(page, "group:queue:svc-077") is None  # its group was opened to show it
     assert page.errors == []
 
 
 def test_a_depth_change_and_a_finding_reach_a_folded_group(page, big):
     server, source = big
     open_page(page, server.url, GROUPS_DRAWN)
-    before = node_data(page, "group:queue:svc-0300.")["messages_ready"]
+    before = node_data(page, "group:queue:svc-030")["messages_ready"]
     vhost = source.snapshot.vhosts["/"]
     queues = list(vhost.queues)
     index = next(i for i, q in enumerate(queues) if q.name == "svc-0300.retry")
@@ -86,17 +86,17 @@ def test_a_depth_change_and_a_finding_reach_a_folded_group(page, big):
     source.post(snapshot_of(replace(vhost, queues=tuple(queues))))
     page.wait_for_function(
         "([id, want]) => window.__app.graph.element(id)?.data('messages_ready') === want",
-        arg=["group:queue:svc-0300.", before + 250_000],
+        arg=["group:queue:svc-030", before + 250_000],
         timeout=30000,
     )
     page.wait_for_function(
         "(id) => /badge-/.test(window.__app.graph.element(id)?.classes().join(' ') ?? '')",
-        arg="group:queue:svc-0300.",
+        arg="group:queue:svc-030",
         timeout=30000,
     )
     tooltip = page.evaluate(
         "(id) => { const g = window.__app.graph; return g.findingsOf(g.element(id)).map((f) => f.node); }",
-        "group:queue:svc-0300.",
+        "group:queue:svc-030",
     )
     assert "queue:svc-0300.retry" in tooltip
     assert page.errors == []

@@ -28,11 +28,30 @@ def sizes(keys: dict[str, str]) -> Counter[str]:
 
 
 def test_services_group_by_their_prefix():
-    names = [f"service-{s:04d}.{p}" for s in range(1000) for p in ("orders", "audit", "email", "retry")]
+    names = [f"service-{s:04d}.{p}" for s in range(120) for p in ("orders", "audit", "email", "retry")]
     keys = group_keys(names)
     assert keys["service-0042.audit"] == "service-0042."
     assert set(sizes(keys).values()) == {4}
-    assert len(sizes(keys)) == 1000
+    assert len(sizes(keys)) == 120
+
+
+def test_too_many_groups_merge_with_their_neighbours_within_the_limit():
+    """2,000 services are too many groups to read: neighbouring services merge (svc-0042.*
+    and svc-0043.* into svc-004*), and no merged group passes MAX_GROUP."""
+    purposes = ("orders", "audit", "email", "retry", "billing", "events", "search", "sms", "push", "cache")
+    names = [f"svc-{s:04d}.{p}" for s in range(2000) for p in purposes]
+    keys = group_keys(names)
+    assert len(sizes(keys)) == 200 and set(sizes(keys).values()) == {100}
+    assert keys["svc-0042.audit"] == keys["svc-0049.sms"] == "svc-004"
+    assert keys["svc-0050.audit"] == "svc-005"
+    assert len(sizes(group_keys(names[: 150 * 10]))) == 150  # at the limit: one group a service
+    assert all(name.startswith(key) for name, key in keys.items())
+
+
+def test_a_users_pattern_is_never_merged():
+    names = [f"svc-{s:04d}.{p}" for s in range(400) for p in ("orders", "audit", "email")]
+    keys = group_keys(names, pattern="svc-*.")
+    assert len(sizes(keys)) == 400 and keys["svc-0042.audit"] == "svc-0042."
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ Keys come from the names alone, so they are the same on every poll and on every 
   ``/``) that its names share. A group of more than ``MAX_GROUP`` names is split at its
   next separator, or, where its names have none left, by their next characters, so that
   expanding a group never draws thousands of nodes at once. Fewer than ``MIN_GROUP`` names
-  under a prefix are not a group of their own.
+  under a prefix are not a group of their own. More than ``MAX_GROUPS`` groups are too
+  many to read: neighbouring groups merge on the longest prefix they share, within
+  ``MAX_GROUP`` names.
 - **A pattern the user gives** (``--group-by``, e.g. ``service-*.``): literal text with
   ``*`` wildcards. A ``*`` takes one or more characters, up to the first occurrence of the
   literal that follows it (or up to the next separator when it ends the pattern). The key
@@ -23,7 +25,7 @@ Keys come from the names alone, so they are the same on every poll and on every 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from .topology import Graph
@@ -32,6 +34,7 @@ SEPARATORS = frozenset(".-_:/")
 GROUP_ABOVE = 300  # names of one kind in one vhost before groups are formed
 MIN_GROUP = 3
 MAX_GROUP = 200
+MAX_GROUPS = 150  # automatic groups of one kind in a vhost before neighbouring groups merge
 
 
 class GroupPatternError(ValueError):
@@ -130,7 +133,34 @@ def group_keys(names: Iterable[str], pattern: str | None = None) -> dict[str, st
                 keys.update(dict.fromkeys(members, key))
             else:
                 unmatched.extend(members)
-    _assign(unmatched, "", keys)
+    automatic: dict[str, str] = {}
+    _assign(unmatched, "", automatic)
+    keys.update(_coarsened(automatic))
+    return keys
+
+
+def _coarsened(keys: dict[str, str]) -> dict[str, str]:
+    """Fewer, larger groups while there are more than ``MAX_GROUPS``: each group merges with
+    the groups whose keys share the longest prefix with its own (``svc-0042.`` and
+    ``svc-0043.`` become ``svc-004``), as long as the merged group stays within
+    ``MAX_GROUP`` names. 20,000 queues of 2,000 services are then 200 groups, not 2,000."""
+    while len(set(keys.values())) > MAX_GROUPS:
+        sizes = Counter(keys.values())
+        ordered = sorted(sizes)
+        parent: dict[str, str] = {}
+        for index, key in enumerate(ordered):
+            neighbours = ordered[max(0, index - 1) : index] + ordered[index + 1 : index + 2]
+            shared = max(len(os.path.commonprefix([key, other])) for other in neighbours)
+            parent[key] = key[:shared]
+        totals: Counter[str] = Counter()
+        for key, size in sizes.items():
+            totals[parent[key]] += size
+        merged = {
+            key: parent[key] for key in sizes if parent[key] and parent[key] != key and totals[parent[key]] <= MAX_GROUP
+        }
+        if not merged:
+            return keys
+        keys = {name: merged.get(key, key) for name, key in keys.items()}
     return keys
 
 
