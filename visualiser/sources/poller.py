@@ -155,9 +155,14 @@ class ManagementPoller:
 
     # ---- the poller's thread ------------------------------------------------------------------------
     def _figures_between(self) -> bool:
-        """Whether figures are refreshed on their own between full reads (events flowing)."""
+        """Whether figures are refreshed on their own between full reads (events flowing). Not
+        while full reads fail: a figure read that still answers (Prometheus is another port)
+        would report the source well while the management API is down."""
         return (
-            self._events_since is not None and self.reconcile_interval > self.interval and self._last_read is not None
+            self._events_since is not None
+            and self.reconcile_interval > self.interval
+            and self._last_read is not None
+            and self.backoff.failures == 0
         )
 
     def _run(self) -> None:
