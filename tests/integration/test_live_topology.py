@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -198,11 +199,10 @@ def source_state(server) -> str:
     return health(server)["sources"]["management-api"]["state"]
 
 
-def test_a_management_outage_freezes_the_figures_too(rabbit):
-    """While events flow, figures are refreshed from Prometheus, on another port than the
-    management API. With the API gone the graph is the last one read, said to be so: the
-    figures stop with it, rather than moving on a topology nobody can check."""
-    rabbit.declare_queue("watched")
+@contextmanager
+def live_behind_proxy() -> Iterator[tuple[Any, TcpProxy]]:
+    """The app reading the management API through a proxy the test can make refuse or hang
+    (events and Prometheus, on other ports, are reached directly)."""
     port = int(MANAGEMENT.rsplit(":", 1)[1])
     with TcpProxy(port) as proxy:
         settings = Settings(
@@ -213,24 +213,33 @@ def test_a_management_outage_freezes_the_figures_too(rabbit):
         )
         server, _ = run_live(settings)
         try:
-            wait_for(lambda: topology(server, rabbit.vhost), timeout=20, message="first graph")
-            wait_for(
-                lambda: extra(server).get("events") is True and extra(server)["figure_refreshes"] > 0,
-                timeout=30,
-                message="events flowing and figures refreshed between full reads",
-            )
-            proxy.set_mode("refuse")
-            wait_for(lambda: source_state(server) == "unreachable", timeout=20, message="unreachable")
-            refreshes, version = extra(server)["figure_refreshes"], topology(server, rabbit.vhost)["version"]
-            states = []
-            for _ in range(20):  # several poll intervals and backoff rounds
-                states.append(source_state(server))
-                time.sleep(0.2)
-            assert set(states) == {"unreachable"}, states
-            assert extra(server)["figure_refreshes"] == refreshes
-            assert topology(server, rabbit.vhost)["version"] == version
+            yield server, proxy
         finally:
             stop_live(server)
+
+
+def test_a_management_outage_freezes_the_figures_too(rabbit):
+    """While events flow, figures are refreshed from Prometheus, on another port than the
+    management API. With the API gone the graph is the last one read, said to be so: the
+    figures stop with it, rather than moving on a topology nobody can check."""
+    rabbit.declare_queue("watched")
+    with live_behind_proxy() as (server, proxy):
+        wait_for(lambda: topology(server, rabbit.vhost), timeout=20, message="first graph")
+        wait_for(
+            lambda: extra(server).get("events") is True and extra(server)["figure_refreshes"] > 0,
+            timeout=30,
+            message="events flowing and figures refreshed between full reads",
+        )
+        proxy.set_mode("refuse")
+        wait_for(lambda: source_state(server) == "unreachable", timeout=20, message="unreachable")
+        refreshes, version = extra(server)["figure_refreshes"], topology(server, rabbit.vhost)["version"]
+        states = []
+        for _ in range(20):  # several poll intervals and backoff rounds
+            states.append(source_state(server))
+            time.sleep(0.2)
+        assert set(states) == {"unreachable"}, states
+        assert extra(server)["figure_refreshes"] == refreshes
+        assert topology(server, rabbit.vhost)["version"] == version
 
 
 def ids(graph: dict[str, Any]) -> set[str]:
@@ -243,45 +252,34 @@ def extra(server) -> dict[str, Any]:
 
 def test_broker_api_vanishing_keeps_the_last_graph_and_recovers(rabbit):
     rabbit.declare_queue("kept")
-    port = int(MANAGEMENT.rsplit(":", 1)[1])
-    with TcpProxy(port) as proxy:
-        settings = Settings(
-            management_url=f"http://guest:guest@{proxy.url_host}",
-            poll_interval=0.5,
-            request_timeout=1.0,
-            backoff_cap=2.0,
+    with live_behind_proxy() as (server, proxy):
+        wait_for(lambda: topology(server, rabbit.vhost), timeout=20, message="first graph")
+        graph_before = topology(server, rabbit.vhost)
+        assert "queue:kept" in {n["id"] for n in graph_before["nodes"]}
+
+        proxy.set_mode("refuse")
+        wait_for(lambda: source_state(server) == "unreachable", timeout=20, message="unreachable")
+        body = health(server)
+        assert body["status"] == "degraded"
+        assert "unreachable" in body["sources"]["management-api"]["last_error"]
+        # The graph read before the outage stays (its figures may have moved on before it:
+        # they are refreshed between full reads while events flow).
+        kept = topology(server, rabbit.vhost)
+        assert ids(kept) == ids(graph_before)
+        assert kept["source"]["state"] == "unreachable" and kept["source"]["last_success"] is not None
+
+        proxy.set_mode("hang")
+        wait_for(
+            lambda: "did not answer" in (health(server)["sources"]["management-api"]["last_error"] or ""),
+            timeout=30,
+            message="a timeout",
         )
-        server, _ = run_live(settings)
-        try:
-            wait_for(lambda: topology(server, rabbit.vhost), timeout=20, message="first graph")
-            graph_before = topology(server, rabbit.vhost)
-            assert "queue:kept" in {n["id"] for n in graph_before["nodes"]}
+        assert topology(server, rabbit.vhost)["nodes"] == kept["nodes"]  # frozen while the API is down
 
-            proxy.set_mode("refuse")
-            wait_for(lambda: source_state(server) == "unreachable", timeout=20, message="unreachable")
-            body = health(server)
-            assert body["status"] == "degraded"
-            assert "unreachable" in body["sources"]["management-api"]["last_error"]
-            # The graph read before the outage stays (its figures may have moved on before it:
-            # they are refreshed between full reads while events flow).
-            kept = topology(server, rabbit.vhost)
-            assert ids(kept) == ids(graph_before)
-            assert kept["source"]["state"] == "unreachable" and kept["source"]["last_success"] is not None
-
-            proxy.set_mode("hang")
-            wait_for(
-                lambda: "did not answer" in (health(server)["sources"]["management-api"]["last_error"] or ""),
-                timeout=30,
-                message="a timeout",
-            )
-            assert topology(server, rabbit.vhost)["nodes"] == kept["nodes"]  # frozen while the API is down
-
-            proxy.set_mode("forward")
-            wait_for(lambda: source_state(server) == "ok", timeout=30, message="recovery")
-            for text in (server.get("/healthz").text, server.get("/api/topology", params={"vhost": rabbit.vhost}).text):
-                assert "guest:guest" not in text
-        finally:
-            stop_live(server)
+        proxy.set_mode("forward")
+        wait_for(lambda: source_state(server) == "ok", timeout=30, message="recovery")
+        for text in (server.get("/healthz").text, server.get("/api/topology", params={"vhost": rabbit.vhost}).text):
+            assert "guest:guest" not in text
 
 
 def test_nothing_listening_is_unreachable_from_the_start():
