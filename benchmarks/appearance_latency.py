@@ -161,7 +161,7 @@ def main() -> None:
     finally:
         client.disconnect()
         stop_live(server)
-        rabbit.delete_vhost()
+        rabbit.delete_vhost(timeout=600)  # after a storm: 10,000 durable queues took 27 s
 
 
 if __name__ == "__main__":

@@ -196,8 +196,9 @@ class Rabbit:
         self.call("PUT", "vhosts", self.vhost)
         self.call("PUT", "permissions", self.vhost, "guest", body={"configure": ".*", "write": ".*", "read": ".*"})
 
-    def delete_vhost(self) -> None:
-        self.session.delete(self._url("vhosts", self.vhost), timeout=10)
+    def delete_vhost(self, timeout: float = 10) -> None:
+        """(A vhost of thousands of durable queues takes tens of seconds to delete.)"""
+        self.session.delete(self._url("vhosts", self.vhost), timeout=timeout)
 
     def declare_exchange(self, name: str, type_: str = "direct", **props: Any) -> None:
         self.call("PUT", "exchanges", self.vhost, name, body={"type": type_, "durable": False, **props})
