@@ -39,13 +39,6 @@ Key = tuple[str, str]  # (vhost, name)
 Entity = TypeVar("Entity", Queue, Exchange)
 RATES_SECONDS = 5.0  # RabbitMQ's default collect_statistics_interval: rates move no faster
 
-QUEUE_FIGURE_COLUMNS = ",".join(
-    [
-        "name", "vhost", "messages_ready", "messages_unacknowledged", "consumers", "consumer_utilisation",
-        "consumer_capacity", "message_stats.publish_details.rate", "message_stats.deliver_get_details.rate",
-        "message_stats.ack_details.rate", "message_stats.redeliver_details.rate",
-    ]
-)  # fmt: skip
 QUEUE_RATE_COLUMNS = ",".join(
     [
         "name", "vhost", "consumer_utilisation", "consumer_capacity", "message_stats.publish_details.rate",
@@ -53,6 +46,7 @@ QUEUE_RATE_COLUMNS = ",".join(
         "message_stats.redeliver_details.rate",
     ]
 )  # fmt: skip
+QUEUE_FIGURE_COLUMNS = QUEUE_RATE_COLUMNS + ",messages_ready,messages_unacknowledged,consumers"
 QUEUE_TOTALS_FIGURE_COLUMNS = "name,vhost,messages_ready,messages_unacknowledged"
 EXCHANGE_RATE_COLUMNS = "name,vhost,message_stats.publish_in_details.rate,message_stats.publish_out_details.rate"
 
@@ -116,9 +110,8 @@ def prometheus_figures(prometheus: PrometheusClient, expected: set[Key] | None, 
     """Depths and consumer counts from one scrape, or None when it cannot be trusted: no node
     answered, it is another cluster's, or it lacks a queue the last full read found."""
     scrape = prometheus.scrape()
-    same_cluster = cluster is None or not scrape.clusters or cluster in scrape.clusters
     covered = expected is None or expected <= scrape.figures.keys()
-    if not (scrape.nodes and same_cluster and covered):
+    if not (scrape.nodes and scrape.of_cluster(cluster) and covered):
         return None
     source = f"Prometheus ({', '.join(sorted(scrape.nodes))})"
     return Figures(

@@ -53,6 +53,11 @@ class Scrape:
     clusters: set[str] = field(default_factory=set)  # rabbitmq_cluster they said they belong to
     failed: dict[str, str] = field(default_factory=dict)  # redacted URL -> reason
 
+    def of_cluster(self, cluster: Any) -> bool:
+        """Whether this scrape may be the broker's whose management API names ``cluster``
+        (unknown on either side: it may)."""
+        return not isinstance(cluster, str) or not self.clusters or cluster in self.clusters
+
 
 def unescape(value: str) -> str:
     return re.sub(r'\\[\\"n]', lambda m: _ESCAPES[m.group(0)], value)
@@ -198,7 +203,7 @@ def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> 
     configured = scrape is not None
     scrape = scrape or Scrape()
     cluster = snapshot.broker.get("cluster_name")
-    other_cluster = isinstance(cluster, str) and bool(scrape.clusters) and cluster not in scrape.clusters
+    other_cluster = not scrape.of_cluster(cluster)
     if other_cluster:  # e.g. the default guess, host:15692, reaching another broker on the same host
         scrape = Scrape(failed=scrape.failed)
     vhosts = {name: _fill_vhost(vhost, scrape) for name, vhost in snapshot.vhosts.items()}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -154,9 +155,7 @@ def _with_consumer_events(vhost: VhostSnapshot, events: list[ConsumerEvent]) -> 
     if not delta:
         return vhost
     cancelled = {(e.queue, e.tag) for e in events if not e.created}  # gone, whatever the listing says
-    listed_per_queue: dict[str, int] = {}
-    for queue, _ in listed:
-        listed_per_queue[queue] = listed_per_queue.get(queue, 0) + 1
+    listed_per_queue = Counter(queue for queue, _ in listed)
     return replace(
         vhost,
         queues=tuple(
