@@ -1,7 +1,8 @@
 """Times one full poll cycle against a large broker: 5,000 queues and 5,500 bindings.
 
 Declares the topology on the real broker in a dedicated vhost over AMQP (pipelined with
-nowait, so declaring takes seconds, not one HTTP call per object), then runs the cycle the
+nowait, so declaring takes seconds, not one HTTP call per object) and puts one message
+through every queue, then runs the cycle the
 live source runs several times: ManagementClient.fetch_broker (every API call), build_graph
 for every vhost, and a diff against the previous cycle's graphs. Prints the median and the
 maximum, with a breakdown, and compares with what a naive client pays for one plain
@@ -31,7 +32,7 @@ from kombu import Connection
 
 from visualiser.model.diff import diff_graphs
 from visualiser.model.topology import Graph, build_graph
-from visualiser.sources.figures import RATES_SECONDS, queue_keys, read_figures
+from visualiser.sources.figures import RATES_SECONDS, RateMeter, exchange_keys, queue_keys, read_figures
 from visualiser.sources.management_api import (
     BINDING_COLUMNS,
     QUEUE_COLUMNS,
@@ -85,6 +86,15 @@ def declare(base: str, session: requests.Session, amqp_url: str, user: str) -> f
             if q < EXTRA_BINDINGS:
                 channel.queue_bind(name, f"bench.x{(q + 1) % EXCHANGES:02d}", routing_key=f"audit.{q}", nowait=True)
         channel.queue_declare("bench.q0000", durable=True, auto_delete=False, passive=True)  # waits for the rest
+        # One message through every queue (published, fetched, acked), as on a broker in use:
+        # each queue then has its message statistics and, from RabbitMQ 3.13, its Prometheus
+        # message counters, which make the scrape about four times longer than an idle one's.
+        for q in range(QUEUES):
+            channel.basic_publish(channel.prepare_message(b"x"), f"bench.x{q % EXCHANGES:02d}", f"orders.{q}.new")
+        for q in range(QUEUES):
+            message = channel.basic_get(f"bench.q{q:04d}", no_ack=False)
+            if message is not None:
+                channel.basic_ack(message.delivery_tag)
     return time.perf_counter() - started
 
 
@@ -190,20 +200,38 @@ def steady_state(base: str, session: requests.Session, args: argparse.Namespace)
     prometheus = PrometheusClient([args.prometheus_url], timeout=60) if args.prometheus_url else None
     full = client.fetch_broker()
     statistics_on = full.broker.get("statistics", True) is not False
-    context = {"expected": queue_keys(full), "cluster": full.broker.get("cluster_name")}
+    # As the poller does: one meter turns Prometheus's message counters (RabbitMQ 3.13 and
+    # later) into rates, and then the statistics rate listing is never read.
+    meter = RateMeter()
+    context = {
+        "expected": queue_keys(full),
+        "cluster": full.broker.get("cluster_name"),
+        "meter": meter,
+        "exchanges": exchange_keys(full),
+    }
     quiet, with_rates = "figures refresh, rates not due", "figures refresh, rates due"
     requests_made = {
         quiet: read_figures(client, prometheus, statistics_on, rates=False, **context),
         with_rates: read_figures(client, prometheus, statistics_on, rates=True, **context),
     }
+    counted = meter.counting
+    listing = "figures refresh, rates from the statistics listing"
+    if counted:  # every refresh is the same: depths, consumer counts and rates from one scrape
+        quiet = with_rates = "figures refresh (Prometheus: depths, consumer counts, rates)"
+        time.sleep(1.0)  # the meter gives rates from scrapes at least a second apart
+        requests_made = {quiet: read_figures(client, prometheus, statistics_on, rates=True, **context)}
+    without_meter = {key: value for key, value in context.items() if key != "meter"}
     variants = {
         quiet: lambda: read_figures(client, prometheus, statistics_on, rates=False, **context),
         with_rates: lambda: read_figures(client, prometheus, statistics_on, rates=True, **context),
         "full read (the reconcile)": client.fetch_broker,
         "plain GET /api/queues (what Flower's broker tab asks)": lambda: plain_queues(base, session),
     }
+    if counted and statistics_on:  # side by side: rates read as where Prometheus does not count
+        requests_made[listing] = read_figures(client, prometheus, True, rates=True, **without_meter)
+        variants[listing] = lambda: read_figures(client, prometheus, True, rates=True, **without_meter)
     if not statistics_on:  # the plain listing then carries no depths: the cheapest one that does
-        variants[TOTALS] = lambda: read_figures(client, None, False, **context)
+        variants[TOTALS] = lambda: read_figures(client, None, False, **without_meter)
     times: dict[str, list[float]] = {name: [] for name in variants}
     try:
         for _ in range(args.reps):
@@ -222,18 +250,25 @@ def steady_state(base: str, session: requests.Session, args: argparse.Namespace)
     for name, values in times.items():
         made = requests_made.get(name)
         what = f" ({made.requests} request(s): {', '.join(sorted(set(made.sources.values())))})" if made else ""
-        print(f"  {name:<54} median {statistics.median(values):.3f} s   max {max(values):.3f} s{what}")
+        print(f"  {name:<62} median {statistics.median(values):.3f} s   max {max(values):.3f} s{what}")
     median = {name: statistics.median(values) for name, values in times.items()}
     plain = median["plain GET /api/queues (what Flower's broker tab asks)"]
     # Rates are due every RATES_SECONDS: at a 2 s poll interval, one refresh in three reads them
     # (with statistics off there are none, and every refresh is the same).
-    every = math.ceil(RATES_SECONDS / 2.0) if statistics_on else 1
+    every = math.ceil(RATES_SECONDS / 2.0) if statistics_on and not counted else 1
     per_refresh = (median[with_rates] + (every - 1) * median[quiet]) / every
     print(
         f"  per refresh at --poll-interval 2 (rates every {every}): {per_refresh:.3f} s = "
         f"{per_refresh / plain:.2f} x one plain GET /api/queues"
         + (f", {per_refresh / median[TOTALS]:.2f} x the queue totals listing" if TOTALS in median else "")
     )
+    if listing in median:
+        every = math.ceil(RATES_SECONDS / 2.0)
+        by_listing = (median[listing] + (every - 1) * median[quiet]) / every
+        print(
+            f"  per refresh with rates from the statistics listing instead (every {every}): {by_listing:.3f} s = "
+            f"{by_listing / plain:.2f} x one plain GET /api/queues"
+        )
 
 
 def compare_listings(management_url: str, reps: int) -> None:

@@ -30,6 +30,7 @@ class Broker:
     prometheus_port: int
     statistics: bool = True  # management metrics collection on
     strict: bool = False  # refuses transient non-exclusive queues, as 4.3 does by default
+    counts_messages: bool = False  # Prometheus has per-queue message counters (RabbitMQ 3.13 and later)
     host: str = "127.0.0.1"
     node: str = ""  # a node of the Debian 13 tree (scripts/ensure-rabbitmq4); "" for the system broker
     dist_port: int = 0
@@ -115,9 +116,15 @@ def _broker(name: str, default_ports: tuple[int, int, int], **kwargs: object) ->
 
 BROKERS: dict[str, Broker] = {
     "3.10": _broker("3.10", (5672, 15672, 15692)),
-    "4.0": _broker("4.0", (5673, 15673, 15695), strict=True, node="rabbit4", dist_port=25673),
+    "4.0": _broker("4.0", (5673, 15673, 15695), strict=True, counts_messages=True, node="rabbit4", dist_port=25673),
     "4.0-nostats": _broker(
-        "4.0-nostats", (5674, 15674, 15696), strict=True, statistics=False, node="rabbit4nostats", dist_port=25674
+        "4.0-nostats",
+        (5674, 15674, 15696),
+        strict=True,
+        counts_messages=True,
+        statistics=False,
+        node="rabbit4nostats",
+        dist_port=25674,
     ),
 }
 

@@ -142,11 +142,28 @@ def select_by_search(page, name: str, kind: str | None = None) -> dict[str, str]
 
 # Where an element is drawn, in page coordinates (a node's centre, an edge's middle): measured,
 # to point the mouse at it.
+# Where to aim at a node or an edge: its centre, or for an edge the first point along it (its
+# midpoint, then towards either end) where the element under the pointer is that edge and not
+# a node, a label or another edge drawn over it, as a person aims at a part they can see.
 SCREEN_POINT = """(id) => {
-  const cy = window.__app.graph.cy; const e = cy.getElementById(id);
+  const cy = window.__app.graph.cy; const e = cy.getElementById(id); const renderer = cy.renderer();
   const box = cy.container().getBoundingClientRect();
-  const p = e.isEdge() ? e.renderedMidpoint() : e.renderedPosition();
-  return {x: box.left + p.x, y: box.top + p.y, inside: p.x > 0 && p.y > 0 && p.x < cy.width() && p.y < cy.height()};
+  const points = [];
+  if (e.isEdge()) {
+    const m = e.renderedMidpoint(), s = e.renderedSourceEndpoint(), t = e.renderedTargetEndpoint();
+    for (const f of [0, 0.2, -0.2, 0.4, -0.4, 0.6, -0.6]) {
+      const end = f >= 0 ? t : s, k = Math.abs(f);
+      points.push({x: m.x + (end.x - m.x) * k, y: m.y + (end.y - m.y) * k});
+    }
+  } else points.push(e.renderedPosition());
+  const inside = (p) => p.x > 0 && p.y > 0 && p.x < cy.width() && p.y < cy.height();
+  const onScreen = (p, hit) => ({x: box.left + p.x, y: box.top + p.y, inside: inside(p), hit});
+  for (const p of points.filter(inside)) {
+    const [mx, my] = renderer.projectIntoViewport(box.left + p.x, box.top + p.y);
+    const hit = renderer.findNearestElement(mx, my, true, false);
+    if (hit && hit.id() === id) return onScreen(p, id);
+  }
+  return onScreen(points[0], null);
 }"""
 
 
@@ -174,4 +191,5 @@ def click_on_graph(page, element_id: str) -> None:
     wait_until_the_view_settles(page)
     point = page.evaluate(SCREEN_POINT, element_id)
     assert point["inside"], f"{element_id} is not on screen after Fit: {point}"
+    assert point["hit"] == element_id, f"{element_id} is covered by something else wherever it is drawn: {point}"
     page.mouse.click(point["x"], point["y"])

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 from kombu import Connection
+from kombu import Queue as KombuQueue
 
 from tests.brokers import rabbitmq_plugins
 from tests.conftest import Rabbit, run_live, stop_live, wait_for
@@ -347,8 +348,9 @@ def test_between_reconciles_depths_come_from_the_figures_listing(rabbit: Rabbit)
 def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(
     rabbit_nostats: Rabbit, prometheus: str
 ) -> None:
-    """Prometheus answering: depths and consumer counts from its scrape. Unreachable: depths
-    from the queue totals listing instead, and consumer counts not refreshed (their age says so)."""
+    """Prometheus answering: depths, consumer counts and rates from its scrape. Unreachable:
+    depths from the queue totals listing instead, consumer counts not refreshed (their age says
+    so), and no rates."""
     broker = rabbit_nostats.broker
     server, _ = run_live(
         Settings(
@@ -377,11 +379,116 @@ def test_with_statistics_off_depths_come_from_prometheus_between_reconciles(
         if prometheus == "answering":
             assert figures["depths"]["source"].startswith("Prometheus (")
             assert figures["consumer_counts"]["source"].startswith("Prometheus (")
+            # RabbitMQ 4.0 counts messages in Prometheus: rates from two scrapes' counters
+            rates = wait_for(lambda: health(server)[POLLER]["extra"]["figures"].get("rates"), timeout=20)
+            assert rates["source"].startswith("Prometheus counters (")
         else:
             assert figures["depths"]["source"] == "queue totals"
             assert "consumer_counts" not in figures  # nobody answered with them
-        assert "rates" not in figures  # nobody gives them: not listed, never shown as zero
+            assert "rates" not in figures  # nobody gives them: not listed, never shown as zero
     finally:
+        stop_live(server)
+
+
+class BusyQueue:
+    """Real traffic: a publisher sending to ``amq.direct`` every 50 ms and a consumer acking
+    each message, until ``quiet()``."""
+
+    def __init__(self, url: str, queue: str, key: str) -> None:
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._publish, args=(url, key), daemon=True),
+            threading.Thread(target=self._consume, args=(url, queue), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _publish(self, url: str, key: str) -> None:
+        with Connection(url) as connection:
+            producer = connection.Producer()
+            while not self._stop.wait(0.05):
+                producer.publish(b"tick", exchange="amq.direct", routing_key=key)
+
+    def _consume(self, url: str, queue: str) -> None:
+        with Connection(url) as connection:
+            consumer = connection.Consumer(KombuQueue(queue, no_declare=True), callbacks=[lambda _, m: m.ack()])
+            with consumer:
+                while not self._stop.is_set():
+                    try:
+                        connection.drain_events(timeout=0.2)
+                    except TimeoutError:
+                        continue
+
+    def quiet(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+
+def exchange_node(server, vhost: str, name: str) -> dict[str, Any] | None:
+    response = server.get("/api/topology", params={"vhost": vhost})
+    return next((n for n in response.json()["nodes"] if n["id"] == f"exchange:{name}"), None)
+
+
+@pytest.mark.parametrize("statistics", ["on", pytest.param("off", marks=pytest.mark.nostats)])
+def test_rates_come_from_prometheus_counters_where_the_broker_counts_messages(
+    request: pytest.FixtureRequest, statistics: str
+) -> None:
+    """RabbitMQ 3.13 and later count messages per queue and exchange in Prometheus, with
+    statistics on or off: between reconciles, rates are those counters' change, so a queue
+    with traffic shows its rates, and the same queue once quiet shows zero (known, not
+    unknown). 3.10 does not count: there, rates come from the statistics listing on its tick."""
+    broker_rabbit: Rabbit = request.getfixturevalue("rabbit" if statistics == "on" else "rabbit_nostats")
+    broker = broker_rabbit.broker
+    server, _ = run_live(
+        Settings(
+            management_url=broker_rabbit.management_url(),
+            prometheus_url=(broker.prometheus,),
+            events_url=broker.amqp_url("/"),
+            poll_interval=1.0,
+            reconcile_interval=SLOW_POLL,
+        )
+    )
+    traffic = None
+    try:
+        vhost = broker_rabbit.vhost
+        server.wait_for_vhost(vhost)
+        wait_for(lambda: events_flowing(server), timeout=20, message="events flowing")
+        broker_rabbit.declare_queue("busy")
+        broker_rabbit.bind("amq.direct", "busy", "busy")
+        wait_for(lambda: queue_node(server, vhost, "busy"), timeout=20, message="the queue, pushed")
+        traffic = BusyQueue(broker_rabbit.amqp_url(), "busy", "busy")
+
+        def moving(rates: dict[str, float]) -> bool:
+            return all(rates.get(name, 0) > 0 for name in ("publish", "deliver_get", "ack"))
+
+        node = wait_for(
+            lambda: (n := queue_node(server, vhost, "busy")) and moving(n["rates"]) and n,
+            timeout=40,
+            message="the busy queue's rates",
+        )
+        figures = health(server)[POLLER]["extra"]["figures"]
+        if broker.counts_messages:
+            assert figures["rates"]["source"] == f"Prometheus counters ({broker.node}@localhost)", figures
+        else:
+            assert figures["rates"]["source"] == "management statistics"
+        wait_for(
+            lambda: (x := exchange_node(server, vhost, "amq.direct")) and x["rates"].get("publish_in", 0) > 0,
+            timeout=20,
+            message="the exchange's rate in",
+        )
+        assert node["rates"]["publish"] < 1000  # messages a second, not the counter itself
+        traffic.quiet()
+        traffic = None
+        quiet = wait_for(
+            lambda: (n := queue_node(server, vhost, "busy")) and n["rates"].get("publish") == 0 and n,
+            timeout=40,
+            message="the quiet queue's rates back to zero",
+        )
+        assert quiet["rates"]["deliver_get"] == 0 and quiet["rates"]["ack"] == 0
+    finally:
+        if traffic is not None:
+            traffic.quiet()
         stop_live(server)
 
 

@@ -86,7 +86,11 @@ def test_stats_off_graph_has_depths_and_consumer_counts_from_totals_and_promethe
             30,
             message="depths from queue totals and the consumer count from Prometheus",
         )
-        assert node["messages_ready"] == 3 and node["rates"] == {}  # no rates: none shown, none made up
+        assert node["messages_ready"] == 3
+        # Rates from Prometheus's message counters, from the second scrape on: nothing moves
+        # now (the consumer holds its two), so zero, and known to be.
+        rates = wait_for(lambda: (n := queue_node(server, vhost, "work")) and n["rates"], 30, message="rates")
+        assert rates == {"publish": 0, "deliver_get": 0, "ack": 0, "redeliver": 0}
         assert node["type"] == "quorum" and node["members"] == [f"{NOSTATS.node}@localhost"]
         topology = server.get("/api/topology", params={"vhost": vhost}).json()
         assert any(e["kind"] == "binding" and e["source"] == "exchange:orders" for e in topology["edges"])
@@ -94,8 +98,9 @@ def test_stats_off_graph_has_depths_and_consumer_counts_from_totals_and_promethe
         assert health["sources"]["management-api"]["state"] == "ok"  # statistics off is no failure
         snapshot = socket_snapshot(server, vhost)
         figures, missing = snapshot["broker"]["figures"], snapshot["broker"]["missing"]
-        assert figures == {"depths": "queue totals", "consumer_counts": "prometheus", "rates": "none"}
+        assert figures == {"depths": "queue totals", "consumer_counts": "prometheus", "rates": "prometheus counters"}
         assert any("management statistics are off" in note["why"] for note in missing)
+        assert not any("rates" in note["what"] for note in missing)
     finally:
         stop_live(server)
 
@@ -113,9 +118,9 @@ def test_stats_off_without_prometheus_says_consumer_counts_are_unknown(rabbit_no
             30,
             message="the depth from queue totals",
         )
-        assert node["consumers"] is None  # unknown, never a made-up 0
+        assert node["consumers"] is None and node["rates"] == {}  # unknown, never a made-up 0
         missing = socket_snapshot(server, rabbit_nostats.vhost)["broker"]["missing"]
-        assert any("consumer counts" in note["what"] for note in missing)
+        assert any("consumer counts" in note["what"] and "rates" in note["what"] for note in missing)
     finally:
         stop_live(server)
 
@@ -145,7 +150,7 @@ def test_stats_off_prometheus_of_another_broker_on_the_host_is_refused(rabbit_no
     server, _ = run_live(Settings(management_url=NOSTATS.management_url(), prometheus_url=(other,), poll_interval=0.5))
     try:
         node = wait_for(lambda: queue_node(server, rabbit_nostats.vhost, "mine"), 30, message="the graph")
-        assert node["consumers"] is None
+        assert node["consumers"] is None and node["rates"] == {}
         missing = socket_snapshot(server, rabbit_nostats.vhost)["broker"]["missing"]
         assert any("another cluster" in note["why"] and "--prometheus-url" in note["why"] for note in missing), missing
     finally:

@@ -112,6 +112,17 @@ def test_backlog_without_consumers_ignores_celery_plumbing() -> None:
     assert not any(node == "queue:celeryev.abc" for _, node in found)
 
 
+def test_with_statistics_off_not_consuming_is_judged_only_where_prometheus_gave_a_rate() -> None:
+    """RabbitMQ 4.x with statistics off: rates come from Prometheus's counters where it counts
+    messages; a queue with no delivery rate known is no evidence of anything."""
+    counted = Queue("counted", messages_ready=4, consumers=1, rates={"deliver_get": 0.0, "ack": 0.0})
+    unknown = Queue("unknown", messages_ready=4, consumers=1)
+    snapshot = replace(vhost(counted, unknown), statistics=False)
+    found = issues(snapshot)
+    assert ("not-consuming", "queue:counted") in found
+    assert ("not-consuming", "queue:unknown") not in found
+
+
 def test_not_consuming_and_unacked_stuck_are_told_apart() -> None:
     idle = Queue("idle", messages_ready=4, consumers=1)
     stuck = Queue("stuck", messages_ready=4, messages_unacknowledged=2, consumers=1)

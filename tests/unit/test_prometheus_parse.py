@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from visualiser.model.entities import BrokerSnapshot, Exchange, Queue, VhostSnapshot
-from visualiser.sources.prometheus import Scrape, parse_scrape, samples, with_prometheus_figures
+from visualiser.sources.prometheus import Scrape, parse_counters, parse_scrape, samples, with_prometheus_figures
 
 IDENTITY = (
     'rabbitmq_identity_info{rabbitmq_node="rabbit@a",rabbitmq_cluster="prod",rabbitmq_cluster_permanent_id="x"} 1'
@@ -127,3 +127,56 @@ def test_a_scrape_of_another_cluster_is_not_taken_and_the_page_says_why() -> Non
     assert shown.broker["figures"]["consumer_counts"] == "none"
     why = shown.broker["missing"][0]["why"]
     assert "another cluster" in why and "'prod'" in why and "--prometheus-url" in why
+
+
+COUNTING_HEADER = "# TYPE rabbitmq_detailed_queue_messages_acked_total counter"
+
+
+def counter(metric: str, labels: str, value: str) -> str:
+    return f"rabbitmq_detailed_{metric}{{{labels}}} {value}"
+
+
+def test_counters_add_up_per_queue_and_per_exchange() -> None:
+    text = scrape(
+        COUNTING_HEADER,
+        counter("queue_messages_delivered_ack_total", 'vhost="/",queue="orders"', "70"),
+        counter("queue_get_total", 'vhost="/",queue="orders"', "5"),
+        counter("queue_messages_acked_total", 'vhost="/",queue="orders"', "60"),
+        counter("queue_messages_redelivered_total", 'vhost="/",queue="orders"', "2"),
+        counter("queue_get_empty_total", 'vhost="/",queue="orders"', "999"),  # not a delivery
+        counter("queue_exchange_messages_published_total", 'vhost="/",exchange="in",queue="orders"', "50"),
+        counter("queue_exchange_messages_published_total", 'vhost="/",exchange="in",queue="audit"', "50"),
+        counter("queue_exchange_messages_published_total", 'vhost="/",exchange="",queue="orders"', "25"),
+        counter("exchange_messages_published_total", 'vhost="/",exchange="in"', "50"),
+    )
+    counters = parse_counters(text)
+    assert counters is not None
+    assert counters.queues[("/", "orders")] == {"deliver_get": 75, "ack": 60, "redeliver": 2, "publish": 75}
+    assert counters.queues[("/", "audit")] == {"publish": 50}
+    assert counters.exchanges[("/", "in")] == {"publish_in": 50, "publish_out": 100}
+    assert counters.exchanges[("/", "")] == {"publish_out": 25}
+
+
+def test_a_node_without_the_counter_families_does_not_count_and_an_idle_one_does() -> None:
+    assert parse_counters(scrape(line("messages_ready", "/", "q", "1"))) is None  # RabbitMQ before 3.13
+    idle = parse_counters(scrape(COUNTING_HEADER))
+    assert idle is not None and idle.queues == {} and idle.exchanges == {}
+
+
+def test_counters_with_escaped_names_and_garbage_values() -> None:
+    hostile = 'q "x",queue="forged'
+    text = scrape(
+        COUNTING_HEADER,
+        counter("queue_messages_acked_total", 'vhost="/",queue="q \\"x\\",queue=\\"forged"', "4"),
+        counter("queue_messages_acked_total", 'vhost="/",queue="plain"', "NaN"),
+        counter("queue_messages_acked_total", 'vhost="/",queue="neg"', "-3"),
+        counter(
+            "queue_exchange_messages_published_total",
+            'vhost="/",exchange="e\\\\",queue="q \\"x\\",queue=\\"forged"',
+            "9",
+        ),
+    )
+    counters = parse_counters(text)
+    assert counters is not None
+    assert counters.queues == {("/", hostile): {"ack": 4, "publish": 9}}
+    assert counters.exchanges == {("/", "e\\"): {"publish_out": 9}}

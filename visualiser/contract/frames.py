@@ -18,7 +18,7 @@ SourceState = Literal["starting", "ok", "stale", "unreachable", "unauthorised", 
 Severity = Literal["critical", "warning", "info"]
 TaskState = Literal["sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected"]
 RouteStatus = Literal["routed", "unroutable", "internal", "no-such-exchange", "unsupported"]
-FigureSource = Literal["management statistics", "queue totals", "prometheus", "none"]
+FigureSource = Literal["management statistics", "queue totals", "prometheus", "prometheus counters", "none"]
 TraceState = Literal["off", "starting", "on", "stopping", "failed"]
 # How a traced publish's real routing compares with the simulator's answer.
 TraceVerdict = Literal["agreed", "disagreed", "pending", "unchecked"]

@@ -180,8 +180,8 @@ def consumers_not_consuming(ctx: Context) -> Iterator[Issue]:
     for queue in user_queues(ctx):
         if not queue.consumers or known(queue.messages_ready) < ctx.thresholds.min_backlog:
             continue
-        if not ctx.snapshot.statistics:
-            return  # no delivery rates (statistics off): "nothing delivered" cannot be told
+        if not ctx.snapshot.statistics and "deliver_get" not in queue.rates:
+            continue  # no delivery rate (statistics off, Prometheus not counting): cannot be told
         # Not consumer utilisation: the broker keeps its last average when deliveries stop.
         if rate(queue.rates, "deliver_get") > 0:
             continue

@@ -21,9 +21,19 @@ from dataclasses import replace
 from typing import Any
 
 from ..model.entities import BrokerSnapshot
-from .figures import RATES_SECONDS, Figures, prometheus_figures, queue_keys, read_figures, with_figures
+from .figures import (
+    RATES_SECONDS,
+    Figures,
+    RateMeter,
+    exchange_keys,
+    merged,
+    prometheus_figures,
+    queue_keys,
+    read_figures,
+    with_figures,
+)
 from .management_api import ManagementClient, SourceError
-from .prometheus import PrometheusClient, with_prometheus_figures
+from .prometheus import PROMETHEUS_SOURCES, PrometheusClient, Scrape, with_prometheus_figures
 from .quoting import broker_text
 from .sink import Sink
 from .status import Backoff, SourceStatus
@@ -69,6 +79,7 @@ class ManagementPoller:
         self.refreshes = 0  # reads of some vhosts, asked for by events
         self.figure_refreshes = 0  # figures-only reads between reconciles (figures.py)
         self._rates_read = 0.0  # monotonic time rates were last read
+        self._meter = RateMeter()  # rates from Prometheus's counters, where the broker counts
         self._read_ok_at: float | None = None  # monotonic time the last full read succeeded
         self.figures_read: dict[str, dict[str, Any]] = {}  # figure -> {"source", "at"}: shown with each figure
         self.reconcile = {"reads": 0, "differences": 0, "last_differences": None}
@@ -220,7 +231,9 @@ class ManagementPoller:
             if read is None:
                 return False
             if vhosts and read.broker.get("statistics") is False:
-                read = with_prometheus_figures(read, self.prometheus.scrape() if self.prometheus else None)
+                read = self._with_prometheus_rates(
+                    with_prometheus_figures(read, self.prometheus.scrape() if self.prometheus else None), None
+                )
         except SourceError as exc:
             log.info("reading %d vhost(s) again failed (%s); reading everything", len(vhosts), exc)
             return False
@@ -245,6 +258,8 @@ class ManagementPoller:
                 rates=rates_due,
                 expected=queue_keys(self._last_read),
                 cluster=self._last_read.broker.get("cluster_name"),
+                meter=self._meter,
+                exchanges=exchange_keys(self._last_read),
             )
         except SourceError as exc:
             log.info("refreshing figures failed (%s); reading everything", exc)
@@ -268,7 +283,11 @@ class ManagementPoller:
             if source == "none":
                 self.figures_read.pop(figure, None)
                 continue
-            shown = f"Prometheus ({', '.join(nodes)})" if source == "prometheus" and nodes else source
+            shown = (
+                f"{PROMETHEUS_SOURCES[source]} ({', '.join(nodes)})"
+                if source in PROMETHEUS_SOURCES and nodes
+                else source
+            )
             self.figures_read[figure] = {"source": shown, "at": now}
         self.figures_read["topology"] = {"source": "full read of the management API", "at": now}
 
@@ -359,14 +378,36 @@ class ManagementPoller:
         statistics = snapshot.broker.get("statistics", True) is not False
         if not (statistics and self.prometheus is not None and self._figures_between()):
             return snapshot, None
-        scraped = prometheus_figures(self.prometheus, queue_keys(snapshot), snapshot.broker.get("cluster_name"))
-        return (with_figures(snapshot, scraped), scraped) if scraped is not None else (snapshot, None)
+        scraped = prometheus_figures(
+            self.prometheus,
+            queue_keys(snapshot),
+            snapshot.broker.get("cluster_name"),
+            self._meter,
+            exchange_keys(snapshot),
+        )
+        if scraped is None:
+            return snapshot, None
+        if "rates" not in scraped.sources and self._meter.latest is not None:
+            scraped = merged(self._meter.latest, scraped)  # a scrape too soon for rates: the last ones
+        return with_figures(snapshot, scraped), scraped
 
     def _with_prometheus(self, snapshot: BrokerSnapshot) -> BrokerSnapshot:
-        """Consumer counts (and depths, if missing) from Prometheus where the management API has none."""
+        """Consumer counts (and depths, if missing) from Prometheus where the management API has
+        none, and rates from its counters where the broker counts messages."""
         if snapshot.broker.get("figures", {}).get("consumer_counts") != "none":
             return snapshot
-        return with_prometheus_figures(snapshot, self.prometheus.scrape() if self.prometheus else None)
+        scrape = self.prometheus.scrape() if self.prometheus else None
+        return self._with_prometheus_rates(with_prometheus_figures(snapshot, scrape), scrape)
+
+    def _with_prometheus_rates(self, read: BrokerSnapshot, scrape: Scrape | None) -> BrokerSnapshot:
+        """A statistics-off read with rates from this scrape's counters (None: a vhost read again,
+        which takes the last rates), where they are this cluster's."""
+        if scrape is not None and scrape.nodes and scrape.of_cluster(read.broker.get("cluster_name")):
+            self._meter.rates(scrape, queue_keys(read), exchange_keys(read))
+        elif scrape is not None:
+            self._meter = RateMeter()  # no answer, or another cluster's: no rates, and none from before
+        latest = self._meter.latest
+        return with_figures(read, latest) if latest is not None else read
 
     def _report(
         self,

@@ -1,11 +1,16 @@
-"""Queue depths and consumer counts from RabbitMQ's Prometheus plugin.
+"""Queue depths, consumer counts and message counters from RabbitMQ's Prometheus plugin.
 
 With management statistics off (RabbitMQ's recommended setting from 4.x), the management
-API no longer gives consumer counts. The Prometheus plugin does, cheaply:
+API no longer gives consumer counts or rates. The Prometheus plugin does, cheaply:
 ``/metrics/detailed?family=queue_coarse_metrics&family=queue_consumer_count`` answers per
 queue (ready, unacked, total, consumers). Each node reports only the queues it hosts, so
 every node of a cluster is scraped and the answers are merged; the nodes that did not
 answer are reported, and their queues' figures stay unknown.
+
+From RabbitMQ 3.13 the same request also gets per-queue and per-exchange message counters
+(``queue_delivery_metrics``, ``queue_exchange_metrics``, ``exchange_metrics``), counted
+with management statistics on or off. Each node counts what its own channels did, so the
+nodes' counters are added up; rates are their change between two scrapes (figures.py).
 
 The text format is parsed here (a few dozen lines) rather than with a client library:
 only samples of four metric names are read, with label values unescaped as the format
@@ -28,20 +33,55 @@ from .management_api import redact_url
 from .quoting import broker_text
 
 DETAILED_PATH = "/metrics/detailed"
-FAMILIES = (("family", "queue_coarse_metrics"), ("family", "queue_consumer_count"))
+FAMILIES = tuple(
+    ("family", family)
+    for family in (
+        "queue_coarse_metrics", "queue_consumer_count",
+        "queue_delivery_metrics", "queue_exchange_metrics", "exchange_metrics",  # ignored before 3.13
+    )
+)  # fmt: skip
 DEFAULT_PORT = 15692
-MAX_BODY_BYTES = 64 * 1024 * 1024  # ~200 bytes a queue: room for 300,000 queues
+MAX_BODY_BYTES = 64 * 1024 * 1024  # ~1 kB a busy queue with its counters: room for 60,000
 
 METRICS = {
     "rabbitmq_detailed_queue_messages_ready": "messages_ready",
     "rabbitmq_detailed_queue_messages_unacked": "messages_unacknowledged",
     "rabbitmq_detailed_queue_consumers": "consumers",
 }
+# Message counters, and the rate each adds to (the management API's names for them).
+QUEUE_COUNTERS = {
+    "rabbitmq_detailed_queue_messages_delivered_ack_total": "deliver_get",
+    "rabbitmq_detailed_queue_messages_delivered_total": "deliver_get",
+    "rabbitmq_detailed_queue_get_ack_total": "deliver_get",
+    "rabbitmq_detailed_queue_get_total": "deliver_get",
+    "rabbitmq_detailed_queue_messages_acked_total": "ack",
+    "rabbitmq_detailed_queue_messages_redelivered_total": "redeliver",
+}
+ROUTED = "rabbitmq_detailed_queue_exchange_messages_published_total"  # into a queue, through an exchange
+EXCHANGE_PUBLISHED = "rabbitmq_detailed_exchange_messages_published_total"  # into an exchange
+# Written (as a TYPE line) by nodes that count, even before anything was counted.
+COUNTING = "\n# TYPE rabbitmq_detailed_queue_messages_acked_total "
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>.*)\}\s+(?P<value>\S+)(?:\s+\d+)?$")
 _LABEL = re.compile(r'\s*(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"\s*,?')
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 QueueKey = tuple[str, str]  # (vhost, queue)
+PROMETHEUS_SOURCES = {"prometheus": "Prometheus", "prometheus counters": "Prometheus counters"}  # as shown
+Totals = dict[tuple[str, str], dict[str, float]]  # (vhost, name) -> rate name -> messages so far
+
+
+@dataclass
+class Counters:
+    """Messages counted so far, per queue (publish, deliver_get, ack, redeliver) and per
+    exchange (publish_in, publish_out), summed over the nodes that answered."""
+
+    queues: Totals = field(default_factory=dict)
+    exchanges: Totals = field(default_factory=dict)
+
+    def add(self, other: Counters) -> None:
+        for mine, theirs in ((self.queues, other.queues), (self.exchanges, other.exchanges)):
+            for key, counts in theirs.items():
+                _add_counts(mine.setdefault(key, {}), counts)
 
 
 @dataclass
@@ -49,6 +89,7 @@ class Scrape:
     """The merged answer of every node: figures per queue, and which endpoints failed."""
 
     figures: dict[QueueKey, dict[str, int]] = field(default_factory=dict)
+    counters: Counters | None = None  # None unless every node that answered counts messages
     nodes: list[str] = field(default_factory=list)  # rabbitmq_node of each endpoint that answered
     clusters: set[str] = field(default_factory=set)  # rabbitmq_cluster they said they belong to
     failed: dict[str, str] = field(default_factory=dict)  # redacted URL -> reason
@@ -118,8 +159,64 @@ def parse_scrape(text: str) -> tuple[dict[QueueKey, dict[str, int]], str | None,
     return figures, node, cluster
 
 
-def _queue_samples(text: str, metric: str) -> list[tuple[str, str, str]]:
-    """(vhost, queue, value) of each sample of one metric.
+def parse_counters(text: str) -> Counters | None:
+    """One node's message counters, or None if it does not count them (before RabbitMQ 3.13)."""
+    text = "\n" + text
+    if COUNTING not in text:
+        return None
+    counters = Counters()
+    queues, exchanges = counters.queues, counters.exchanges
+    for metric, rate in QUEUE_COUNTERS.items():
+        for vhost, queue, value in _counts(_queue_samples(text, metric)):
+            counts = queues.get((vhost, queue))
+            if counts is None:
+                queues[(vhost, queue)] = {rate: value}
+            else:
+                counts[rate] = counts.get(rate, 0.0) + value
+    for vhost, exchange, value in _counts(_queue_samples(text, EXCHANGE_PUBLISHED, "exchange")):
+        _add_counts(exchanges.setdefault((vhost, exchange), {}), {"publish_in": value})
+    for vhost, exchange, queue, value in _routed_counts(text):
+        _add_counts(queues.setdefault((vhost, queue), {}), {"publish": value})
+        _add_counts(exchanges.setdefault((vhost, exchange), {}), {"publish_out": value})
+    return counters
+
+
+def _counts(found: list[tuple[str, str, str]]) -> Iterator[tuple[str, str, float]]:
+    for first, second, value_text in found:
+        try:
+            value = float(value_text)
+        except ValueError:
+            continue
+        if value >= 0 and value != float("inf"):
+            yield first, second, value
+
+
+def _routed_counts(text: str) -> Iterator[tuple[str, str, str, float]]:
+    """(vhost, exchange, queue, messages) routed into each queue through each exchange."""
+    plain = re.compile(
+        "\n"
+        + re.escape(ROUTED)
+        + r'\{vhost="([^"\\\n]*)",exchange="([^"\\\n]*)",queue="([^"\\\n]*)"\}[ \t]+(\S+)[ \t]*(?=\n|$)'
+    )
+    found = plain.findall(text)
+    if len(found) != text.count("\n" + ROUTED + "{"):
+        found = [
+            (labels["vhost"], labels["exchange"], labels["queue"], repr(value))
+            for _, labels, value in samples(text, [ROUTED])
+            if {"vhost", "exchange", "queue"} <= labels.keys()
+        ]
+    for vhost, exchange, queue, value_text in found:
+        for _, _, value in _counts([(vhost, exchange, value_text)]):
+            yield vhost, exchange, queue, value
+
+
+def _add_counts(into: dict[str, float], counts: dict[str, float]) -> None:
+    for name, value in counts.items():
+        into[name] = into.get(name, 0.0) + value
+
+
+def _queue_samples(text: str, metric: str, second: str = "queue") -> list[tuple[str, str, str]]:
+    """(vhost, queue, value) of each sample of one metric (``second``: the label after vhost).
 
     A scrape of 5,000 queues is 2 MB, read at every refresh: the lines as RabbitMQ writes them
     (``vhost="…",queue="…"``, nothing escaped) are found by one regular expression over the
@@ -128,15 +225,15 @@ def _queue_samples(text: str, metric: str) -> list[tuple[str, str, str]]:
     by line with the full label grammar instead.
     """
     plain = re.compile(
-        "\n" + re.escape(metric) + r'\{vhost="([^"\\\n]*)",queue="([^"\\\n]*)"\}[ \t]+(\S+)[ \t]*(?=\n|$)'
+        "\n" + re.escape(metric) + r'\{vhost="([^"\\\n]*)",' + second + r'="([^"\\\n]*)"\}[ \t]+(\S+)[ \t]*(?=\n|$)'
     )
     found = plain.findall(text)
     if len(found) == text.count("\n" + metric + "{"):
         return found
     return [
-        (labels["vhost"], labels["queue"], repr(value))
+        (labels["vhost"], labels[second], repr(value))
         for _, labels, value in samples(text, [metric])
-        if "vhost" in labels and "queue" in labels
+        if "vhost" in labels and second in labels
     ]
 
 
@@ -163,19 +260,28 @@ class PrometheusClient:
 
     def scrape(self) -> Scrape:
         result = Scrape()
+        every_node_counts = True
         for url, outcome in zip(self.urls, self._pool.map(self._scrape_one, self.urls), strict=True):
             if isinstance(outcome, str):
                 result.failed[redact_url(url)] = outcome
                 continue
-            figures, node, cluster = outcome
+            figures, node, cluster, counters = outcome
             result.figures.update(figures)
             if node:
                 result.nodes.append(broker_text(node, 100))  # quoted in the page's notes
             if cluster:
                 result.clusters.add(cluster)
+            if counters is None:
+                every_node_counts = False
+            elif result.counters is None:
+                result.counters = counters  # parsed for this scrape alone: no copy needed
+            elif every_node_counts:
+                result.counters.add(counters)
+        if not every_node_counts:
+            result.counters = None  # some nodes' messages would be missing from the sums
         return result
 
-    def _scrape_one(self, url: str) -> tuple[dict[QueueKey, dict[str, int]], str | None, str | None] | str:
+    def _scrape_one(self, url: str) -> tuple[dict[QueueKey, dict[str, int]], str, str | None, Counters | None] | str:
         try:
             with requests.get(
                 url + DETAILED_PATH, params=list(FAMILIES), timeout=self.timeout, stream=True
@@ -187,10 +293,11 @@ class PrometheusClient:
             return f"unreachable ({type(exc).__name__})"
         if len(body) > MAX_BODY_BYTES:
             return f"answer larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
-        figures, node, cluster = parse_scrape(body.decode("utf-8", "replace"))
+        text = body.decode("utf-8", "replace")
+        figures, node, cluster = parse_scrape(text)
         if node is None:
             return "not a RabbitMQ Prometheus endpoint (no rabbitmq_identity_info)"
-        return figures, node, cluster
+        return figures, node, cluster, parse_counters(text)
 
 
 def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> BrokerSnapshot:
@@ -209,18 +316,26 @@ def with_prometheus_figures(snapshot: BrokerSnapshot, scrape: Scrape | None) -> 
     vhosts = {name: _fill_vhost(vhost, scrape) for name, vhost in snapshot.vhosts.items()}
     broker = dict(snapshot.broker)
     figures = dict(broker.get("figures", {}))
-    missing = [note for note in broker.get("missing", []) if note.get("what") != "message rates and consumer details"]
+    missing = [
+        note
+        for note in broker.get("missing", [])
+        if note.get("what") not in ("message rates and consumer details", "consumer details")
+    ]
     if scrape.nodes:
         figures["consumer_counts"] = "prometheus"
         if figures.get("depths") == "none":
             figures["depths"] = "prometheus"
+        counted = scrape.counters is not None
+        if counted:
+            figures["rates"] = "prometheus counters"
         missing.insert(
             0,
             {
-                "what": "message rates and consumer details",
+                "what": "consumer details" if counted else "message rates and consumer details",
                 "why": "management statistics are off on this broker (RabbitMQ's recommended setting "
-                f"from 4.x); depths come from {figures['depths']}, consumer counts from "
-                f"Prometheus ({', '.join(sorted(scrape.nodes))})",
+                f"from 4.x); depths come from {figures['depths']}, consumer counts "
+                + ("and message rates " if counted else "")
+                + f"from Prometheus ({', '.join(sorted(scrape.nodes))})",
             },
         )
     else:
