@@ -10,6 +10,7 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import StaticSource, run_live, snapshot_of, stop_live
 from tests.e2e.conftest import click_on_graph, open_page
@@ -57,6 +58,16 @@ def test_a_failed_tasks_row_opens_its_timeline_exception_and_traceback(page, dem
     assert page.errors == []
 
 
+# What the page is doing, for a failure to say what it saw.
+PAGE_STATE = """() => ({
+  tab: window.__app.tabs.current,
+  selected: window.__app.graph.cy.$(':selected').map((e) => e.id()),
+  filters: ['worker', 'queue'].map((k) => document.querySelector(`#celery-filter-${k}`).value),
+  queues: [...document.querySelector('#celery-filter-queue').options].map((o) => o.value),
+  url: location.search,
+})"""
+
+
 def test_a_worker_clicked_on_the_graph_lists_its_tasks_and_a_task_id_finds_its_task(page, demo_server):
     open_page(
         page, demo_server.url, APP_READY + " && window.__app.graph.cy.nodes('[kind = \"worker\"][?online]').length > 1"
@@ -86,9 +97,14 @@ def test_a_worker_clicked_on_the_graph_lists_its_tasks_and_a_task_id_finds_its_t
         worker_id,
     )
     click_on_graph(page, edge[0])
-    page.wait_for_function(
-        "(q) => document.querySelector('#celery-filter-queue').value === q", arg=edge[1], timeout=10000
-    )
+    try:
+        page.wait_for_function(
+            "(q) => document.querySelector('#celery-filter-queue').value === q", arg=edge[1], timeout=10000
+        )
+    except PlaywrightTimeoutError as timeout:
+        raise AssertionError(
+            f"a click on {edge[0]!r} did not filter the tasks by its queue: {page.evaluate(PAGE_STATE)}"
+        ) from timeout
     assert page.locator("#celery-filter-worker").input_value() == hostname
 
     page.click("#celery-clear-filters")

@@ -26,7 +26,6 @@ from .figures import (
     Figures,
     RateMeter,
     exchange_keys,
-    merged,
     prometheus_figures,
     queue_keys,
     read_figures,
@@ -337,14 +336,14 @@ class ManagementPoller:
         self._count_differences(
             snapshot, ticket if ticket is not None else self._requests.ticket, read_started, set(unread)
         )
-        snapshot, scraped = self._with_scraped_depths(snapshot)
+        snapshot, laid_over = self._with_scraped_depths(snapshot)
         self._last_read = snapshot
         self._rates_read = self._read_ok_at = time.monotonic()
         self.full_reads += 1
         self._note_full_read(snapshot)
-        if scraped is not None:
-            for figure, source in scraped.sources.items():
-                self.figures_read[figure] = {"source": source, "at": scraped.read_at}
+        for figures in laid_over:
+            for figure, source in figures.sources.items():
+                self.figures_read[figure] = {"source": source, "at": figures.read_at}
         self._publish(snapshot, ticket)
         version = broker_text(snapshot.broker.get("rabbitmq_version", ""), 40)
         hidden = snapshot.broker.get("vhosts_without_access", [])
@@ -371,13 +370,14 @@ class ManagementPoller:
             "reconcile": dict(self.reconcile),
         }
 
-    def _with_scraped_depths(self, snapshot: BrokerSnapshot) -> tuple[BrokerSnapshot, Figures | None]:
+    def _with_scraped_depths(self, snapshot: BrokerSnapshot) -> tuple[BrokerSnapshot, list[Figures]]:
         """While refreshes take depths from Prometheus (statistics on, events flowing), a full
         read takes them from there too: the statistics listing lags the scrape, and the two in
-        turn would make depths flap (figures.py)."""
+        turn would make depths flap (figures.py). So with rates, where Prometheus counts messages.
+        Returns the read and the figures laid over it."""
         statistics = snapshot.broker.get("statistics", True) is not False
         if not (statistics and self.prometheus is not None and self._figures_between()):
-            return snapshot, None
+            return snapshot, []
         scraped = prometheus_figures(
             self.prometheus,
             queue_keys(snapshot),
@@ -386,10 +386,13 @@ class ManagementPoller:
             exchange_keys(snapshot),
         )
         if scraped is None:
-            return snapshot, None
+            return snapshot, []
+        laid_over = [scraped]
         if "rates" not in scraped.sources and self._meter.latest is not None:
-            scraped = merged(self._meter.latest, scraped)  # a scrape too soon for rates: the last ones
-        return with_figures(snapshot, scraped), scraped
+            laid_over.insert(0, self._meter.latest)  # a scrape too soon for rates: the last ones, as old as they are
+        for figures in laid_over:
+            snapshot = with_figures(snapshot, figures)
+        return snapshot, laid_over
 
     def _with_prometheus(self, snapshot: BrokerSnapshot) -> BrokerSnapshot:
         """Consumer counts (and depths, if missing) from Prometheus where the management API has
