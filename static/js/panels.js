@@ -1,6 +1,6 @@
 // Side panels (tabs), the details view of a selected element, the status bar, the
 // source-health banner and the legend. All text goes in through textContent.
-import { ago, clock, count, el } from './format.js';
+import { ago, clock, count, el, plural } from './format.js';
 import { failing, outageLine, sourceSummary } from './health.js';
 import { isHealthy } from './vocabulary.js';
 
@@ -153,8 +153,10 @@ export class StatusBar {
   setFigures(figures) { this.figures = figures ?? null; }
 
   setCounts(c, version) {
-    const consumers = this.figures?.consumer_counts === 'none' ? [] : [`${count(c.consumers)} consumers`];
-    this.counts.textContent = [`${count(c.exchanges)} exchanges`, `${count(c.queues)} queues`, `${count(c.bindings)} bindings`,
+    // Consumers are counted from the ones drawn: where the broker lists none (statistics off), no count.
+    const unlisted = this.figures?.consumer_counts === 'none' || this.figures?.consumer_details === 'none';
+    const consumers = unlisted ? [] : [plural(c.consumers, 'consumer')];
+    this.counts.textContent = [plural(c.exchanges, 'exchange'), plural(c.queues, 'queue'), plural(c.bindings, 'binding'),
       ...consumers].join(' · ');
     this.version.textContent = version === null || version === undefined ? '' : `v${version}`;
   }

@@ -54,7 +54,7 @@ def test_offline_mode_says_definitions_file_and_shows_no_depth_it_does_not_have(
     status = f"{page.inner_text('#status-source')} {page.inner_text('#status-detail')}"
     assert status == f"definitions file: {FIXTURE.name}, exported from RabbitMQ {exported['rabbitmq_version']}"
     assert page.inner_text("#status-socket") != "live"
-    assert "queues" in page.inner_text("#status-counts") and "consumers" not in page.inner_text("#status-counts")
+    assert "queue" in page.inner_text("#status-counts") and "consumer" not in page.inner_text("#status-counts")
     assert page.locator("#tab-tasks").count() == 0 or page.locator("#tab-tasks").is_hidden()
 
     queue = "queue:notify"

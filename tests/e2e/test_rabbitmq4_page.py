@@ -10,6 +10,7 @@ import pytest
 
 from tests.brokers import BROKERS
 from tests.conftest import Rabbit, run_live, stop_live, wait_for
+from tests.traffic import BusyQueue
 from visualiser.config import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nostats]
@@ -46,4 +47,44 @@ def test_stats_off_page_says_what_the_broker_does_not_give(page, rabbit_nostats:
         assert shown("consumers") == unknown  # unknown: said in words, never a made-up zero
         assert page.errors == []
     finally:
+        stop_live(server)
+
+
+def test_stats_off_with_prometheus_shows_rates_and_counts_no_consumer_it_cannot_see(
+    page, rabbit_nostats: Rabbit
+) -> None:
+    """Prometheus answering on 4.0: consumer counts and message rates come from it (the rates
+    from its counters), the note says only consumer details are missing, the details say
+    where each figure came from, and the status bar does not count the consumers it cannot
+    list as zero."""
+    rabbit_nostats.declare_queue("invoices")
+    rabbit_nostats.bind("amq.direct", "invoices", "invoices")
+    traffic = BusyQueue(rabbit_nostats.amqp_url(), "invoices", "invoices")
+    server, _ = run_live(
+        Settings(management_url=NOSTATS.management_url(), prometheus_url=(NOSTATS.prometheus,), poll_interval=0.5)
+    )
+    try:
+        vhost = rabbit_nostats.vhost
+        wait_for(lambda: server.get("/api/topology", params={"vhost": vhost}).status_code == 200, 30, message="vhost")
+        page.goto(f"{server.url}/?vhost={vhost}")
+        notes = page.locator("#broker-notes")
+        notes.wait_for(state="visible", timeout=15000)
+        wait_for(lambda: "Not shown: consumer details." in notes.inner_text(), 15, message="the note")
+        assert "rates" not in notes.inner_text().split(".")[0]
+
+        page.fill("#search", "invoices")
+        page.press("#search", "Enter")
+        details = page.locator("#panel-details")
+        details.locator("h2", has_text="invoices").wait_for(timeout=15000)
+        rates = details.locator("table.fields tr[data-field='rates'] td").first
+        wait_for(lambda: "published" in rates.inner_text() and "msg/s" in rates.inner_text(), 30, message="rates")
+        sources = details.locator(".figure-sources")
+        wait_for(lambda: "Prometheus counters" in sources.inner_text(), 15, message="the rates' source")
+        consumers = details.locator("table.fields tr[data-field='consumers'] td").first
+        wait_for(lambda: consumers.inner_text() == "1", 30, message="the consumer count, from Prometheus")
+        counts = page.locator("#status-counts").inner_text()
+        assert "1 queue" in counts and "consumer" not in counts, counts  # none listed: none counted
+        assert page.errors == []
+    finally:
+        traffic.quiet()
         stop_live(server)

@@ -98,7 +98,12 @@ def test_stats_off_graph_has_depths_and_consumer_counts_from_totals_and_promethe
         assert health["sources"]["management-api"]["state"] == "ok"  # statistics off is no failure
         snapshot = socket_snapshot(server, vhost)
         figures, missing = snapshot["broker"]["figures"], snapshot["broker"]["missing"]
-        assert figures == {"depths": "queue totals", "consumer_counts": "prometheus", "rates": "prometheus counters"}
+        assert figures == {
+            "depths": "queue totals",
+            "consumer_counts": "prometheus",
+            "rates": "prometheus counters",
+            "consumer_details": "none",
+        }
         assert any("management statistics are off" in note["why"] for note in missing)
         assert not any("rates" in note["what"] for note in missing)
     finally:

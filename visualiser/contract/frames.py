@@ -185,6 +185,7 @@ class Figures(TypedDict):
     depths: FigureSource
     consumer_counts: FigureSource
     rates: FigureSource
+    consumer_details: FigureSource  # "none": no consumer is drawn, and none is counted
 
 
 class BrokerInfo(TypedDict, total=False):

@@ -58,7 +58,7 @@ def parse_definitions(data: Any, *, single_vhost_name: str = "/") -> BrokerSnaps
     }
     # A definitions file has no depths, consumers or rates: say so rather than show zeros.
     broker: dict[str, Any] = {
-        "figures": {"depths": "none", "consumer_counts": "none", "rates": "none"},
+        "figures": {"depths": "none", "consumer_counts": "none", "rates": "none", "consumer_details": "none"},
         "missing": [{"what": "queue depths, consumers and rates", "why": "a definitions file describes topology only"}],
     }
     if version:

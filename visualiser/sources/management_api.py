@@ -417,6 +417,8 @@ def build_broker_snapshot(results: dict[str, Any], refused: dict[str, str] | Non
         "depths": depths_from,
         "consumer_counts": "management statistics" if statistics and "queues" not in refused else "none",
         "rates": "management statistics" if statistics else "none",
+        # each consumer with its channel: what the graph draws consumer nodes from
+        "consumer_details": "management statistics" if statistics and "consumers" not in refused else "none",
     }
     broker["missing"] = missing_notes(refused, depths_from, statistics)
     invalid = results.get("invalid_utf8_answers", 0)
