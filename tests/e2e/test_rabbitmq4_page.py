@@ -7,14 +7,24 @@ and the page must say so in words instead of drawing zeros.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Locator
 
 from tests.brokers import BROKERS
-from tests.conftest import Rabbit, run_live, stop_live, wait_for
+from tests.conftest import LiveServer, Rabbit, run_live, stop_live, wait_for
 from tests.traffic import BusyQueue
 from visualiser.config import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nostats]
 NOSTATS = BROKERS["4.0-nostats"]
+
+
+def open_with_notes(page, server: LiveServer, vhost: str) -> Locator:
+    """The page on this vhost once the server has read it; the notes under the toolbar."""
+    wait_for(lambda: server.get("/api/topology", params={"vhost": vhost}).status_code == 200, 30, message="vhost")
+    page.goto(f"{server.url}/?vhost={vhost}")
+    notes = page.locator("#broker-notes")
+    notes.wait_for(state="visible", timeout=15000)
+    return notes
 
 
 def test_stats_off_page_says_what_the_broker_does_not_give(page, rabbit_nostats: Rabbit) -> None:
@@ -23,11 +33,7 @@ def test_stats_off_page_says_what_the_broker_does_not_give(page, rabbit_nostats:
         rabbit_nostats.publish("", "invoices")
     server, _ = run_live(Settings(management_url=NOSTATS.management_url(), prometheus_url=("off",), poll_interval=0.5))
     try:
-        vhost = rabbit_nostats.vhost
-        wait_for(lambda: server.get("/api/topology", params={"vhost": vhost}).status_code == 200, 30, message="vhost")
-        page.goto(f"{server.url}/?vhost={vhost}")
-        notes = page.locator("#broker-notes")
-        notes.wait_for(state="visible", timeout=15000)
+        notes = open_with_notes(page, server, rabbit_nostats.vhost)
         text = notes.inner_text()
         assert "Not shown: message rates, consumer details and consumer counts." in text
         assert "management statistics are off" in text
@@ -64,11 +70,7 @@ def test_stats_off_with_prometheus_shows_rates_and_counts_no_consumer_it_cannot_
         Settings(management_url=NOSTATS.management_url(), prometheus_url=(NOSTATS.prometheus,), poll_interval=0.5)
     )
     try:
-        vhost = rabbit_nostats.vhost
-        wait_for(lambda: server.get("/api/topology", params={"vhost": vhost}).status_code == 200, 30, message="vhost")
-        page.goto(f"{server.url}/?vhost={vhost}")
-        notes = page.locator("#broker-notes")
-        notes.wait_for(state="visible", timeout=15000)
+        notes = open_with_notes(page, server, rabbit_nostats.vhost)
         wait_for(lambda: "Not shown: consumer details." in notes.inner_text(), 15, message="the note")
         assert "rates" not in notes.inner_text().split(".")[0]
 
