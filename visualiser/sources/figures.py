@@ -191,6 +191,9 @@ def _rates_of(
     rates: dict[Key, dict[str, Any]] = {}
     for key in wanted or after.keys():
         now, then = after.get(key, {}), before.get(key, {})
+        if now == then:  # most queues of a big broker, most of the time: a quick zero
+            rates[key] = {"rates": dict.fromkeys(names, 0.0)}
+            continue
         moved = {name: now.get(name, 0.0) - then.get(name, 0.0) for name in names}
         if any(delta < 0 for delta in moved.values()):
             continue  # a counter started again: no rate this time

@@ -182,12 +182,15 @@ def parse_counters(text: str) -> Counters | None:
 
 
 def _counts(found: list[tuple[str, str, str]]) -> Iterator[tuple[str, str, float]]:
+    """The positive counts: most counters of most queues are 0, and a missing one counts as 0."""
     for first, second, value_text in found:
+        if value_text == "0":
+            continue
         try:
             value = float(value_text)
         except ValueError:
             continue
-        if value >= 0 and value != float("inf"):
+        if value > 0 and value != float("inf"):
             yield first, second, value
 
 
@@ -198,8 +201,8 @@ def _routed_counts(text: str) -> Iterator[tuple[str, str, str, float]]:
         + re.escape(ROUTED)
         + r'\{vhost="([^"\\\n]*)",exchange="([^"\\\n]*)",queue="([^"\\\n]*)"\}[ \t]+(\S+)[ \t]*(?=\n|$)'
     )
-    found = plain.findall(text)
-    if len(found) != text.count("\n" + ROUTED + "{"):
+    found = _plain_lines(plain, text, ROUTED)
+    if found is None:
         found = [
             (labels["vhost"], labels["exchange"], labels["queue"], repr(value))
             for _, labels, value in samples(text, [ROUTED])
@@ -227,14 +230,30 @@ def _queue_samples(text: str, metric: str, second: str = "queue") -> list[tuple[
     plain = re.compile(
         "\n" + re.escape(metric) + r'\{vhost="([^"\\\n]*)",' + second + r'="([^"\\\n]*)"\}[ \t]+(\S+)[ \t]*(?=\n|$)'
     )
-    found = plain.findall(text)
-    if len(found) == text.count("\n" + metric + "{"):
+    found = _plain_lines(plain, text, metric)
+    if found is not None:
         return found
     return [
         (labels["vhost"], labels[second], repr(value))
         for _, labels, value in samples(text, [metric])
         if "vhost" in labels and second in labels
     ]
+
+
+def _plain_lines(plain: re.Pattern[str], text: str, metric: str) -> list[Any] | None:
+    """Every line of one metric matched by ``plain``, or None if some line is written otherwise.
+
+    RabbitMQ writes a metric's lines together, so only the stretch from its first line to its
+    last is searched: a scrape with message counters is 5 MB a 1,000 busy queues, and a search
+    of the whole text for each of its dozen metrics cost more than reading the lines found."""
+    start = text.find("\n" + metric + "{")
+    if start < 0:
+        return []
+    last = text.rfind("\n" + metric + "{")
+    end = text.find("\n", last + 1)
+    end = len(text) if end < 0 else end
+    found = plain.findall(text, start, end)
+    return found if len(found) == text.count("\n" + metric + "{", start, end) else None
 
 
 def default_url(management_base_url: str) -> str:
