@@ -308,6 +308,11 @@ def test_api_serves_findings_and_history_and_refuses_bad_input(service, client) 
     assert client.get("/api/queue-history", query_string={"vhost": "/", "queue": "q" * 300}).status_code == 400
     missing = client.get("/api/queue-history?vhost=/&queue=missing")
     assert missing.status_code == 404 and "error" in missing.get_json()
+    # On the graph but never sampled (its depth unknown): an empty history, not an error,
+    # which the browser would log as a failed load.
+    service.test_source.post(snapshot_of(vhost(stuck, Queue("fresh", messages_ready=None))))
+    fresh = client.get("/api/queue-history?vhost=/&queue=fresh")
+    assert fresh.status_code == 200 and fresh.get_json()["points"] == []
 
     service.test_source.post(snapshot_of(vhost(replace(stuck, messages_ready=0))))
     rules = [f["rule"] for f in client.get("/api/diagnostics?vhost=/").get_json()["findings"]]

@@ -213,3 +213,16 @@ def test_the_demo_recorded_plays_back_in_the_contract_shapes(tmp_path) -> None:
         )
         == []
     )
+
+
+def test_a_node_on_the_graph_not_recorded_yet_has_an_empty_history_and_one_never_seen_is_a_404(recorded) -> None:
+    """The recorder follows the graph by a flush: a queue the page shows, asked for before its
+    first row is written, has no history yet (which the page says), not a failed request."""
+    service, client, _ = recorded
+    reader = service.recording.reader
+    fresh = reader.history("/", "queue:fresh", None, None, on_graph=True)
+    assert fresh["points"] == [] and problems(frames.NodeHistory, fresh) == []
+    with pytest.raises(LookupError):
+        reader.history("/", "queue:fresh", None, None)
+    assert client.get("/api/history?vhost=/&node=queue:never-seen").status_code == 404
+    assert client.get("/api/history?vhost=/&node=queue:orders").status_code == 200

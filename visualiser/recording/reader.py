@@ -242,14 +242,28 @@ class RecordingReader:
 
     # ---- a node's figures over time -----------------------------------------------------------------
     def history(
-        self, vhost: str, node: str, start: float | None, end: float | None, points: int = DEFAULT_POINTS
+        self,
+        vhost: str,
+        node: str,
+        start: float | None,
+        end: float | None,
+        points: int = DEFAULT_POINTS,
+        *,
+        on_graph: bool = False,
     ) -> dict[str, Any]:
+        """``on_graph``: the node is on the live graph, so nothing recorded for it yet (the
+        recorder follows by a flush) is an empty history, not NotThere."""
         with self.connect() as conn:
             window = window_of(conn)
             if window is None:
                 raise OutsideWindow("the recording is empty", None)
             start, end = _clamp(window, start, end)
             ref = conn.execute("SELECT ref FROM nodes WHERE vhost = ? AND node = ?", (vhost, node)).fetchone()
+            if ref is None and on_graph:
+                return {
+                    "vhost": vhost, "node": node, "from": start, "to": end, "step": None,
+                    "points": [], "window": window.to_json(),
+                }  # fmt: skip
             if ref is None:
                 raise NotThere(f"no figures recorded for node {node!r} in vhost {vhost!r}")
             before = conn.execute(

@@ -47,8 +47,13 @@ def blueprint(hub: Hub, diagnostics: FindingsReader, recording: RecordingReader 
         if len(queue.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
             return json_error(400, f"queue names are at most {MAX_NAME_BYTES} bytes")
         body = diagnostics.queue_history(vhost, queue)
-        if body is None:
-            return json_error(404, f"no history for queue {queue!r} in vhost {vhost!r}")
-        return jsonify(body)
+        if body is not None:
+            return jsonify(body)
+        view = hub.view(vhost)
+        if view is not None and any(q.name == queue for q in view.entities.queues):
+            # On the graph, not sampled yet (just declared, or its depth unknown): no history,
+            # which is an answer, not a missing resource.
+            return jsonify({"vhost": vhost, "queue": queue, "points": [], "slope": 0.0, "time_to_drain": None})
+        return json_error(404, f"no queue {queue!r} in vhost {vhost!r}")
 
     return bp

@@ -28,7 +28,13 @@ from flask import Blueprint, Response, abort, jsonify, request, send_file
 from ..hub import Hub
 from ..recording import Recording
 from ..recording.export import export
-from ..recording.reader import DEFAULT_FRAMES, DEFAULT_POINTS, MAX_FRAMES, MAX_POINTS, RecordingReader
+from ..recording.reader import (
+    DEFAULT_FRAMES,
+    DEFAULT_POINTS,
+    MAX_FRAMES,
+    MAX_POINTS,
+    RecordingReader,
+)
 from . import moments
 from .errors import json_error
 from .views import MAX_NAME_BYTES, vhost_arg
@@ -110,7 +116,14 @@ def blueprint(hub: Hub, recording: Recording) -> Blueprint:
         vhost, node = vhost_arg(hub), node_arg()
         start, end = moments.time_arg("from"), moments.time_arg("to")
         points = moments.int_arg("points", DEFAULT_POINTS, 2, MAX_POINTS)
-        return moments.from_recording(recording.reader, lambda r: r.history(vhost, node, start, end, points))
+
+        live = hub.view(vhost)
+        on_graph = live is not None and node in live.graph.nodes
+
+        def answer(reader: RecordingReader) -> dict[str, Any]:
+            return reader.history(vhost, node, start, end, points, on_graph=on_graph)
+
+        return moments.from_recording(recording.reader, answer)
 
     @bp.get("/api/frames")
     def frames() -> Response:
