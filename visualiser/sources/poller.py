@@ -229,10 +229,8 @@ class ManagementPoller:
             read = read_vhosts(self.client, vhosts, self._last_read) if vhosts else self._last_read
             if read is None:
                 return False
-            if vhosts and read.broker.get("statistics") is False:
-                read = self._with_prometheus_rates(
-                    with_prometheus_figures(read, self.prometheus.scrape() if self.prometheus else None), None
-                )
+            if vhosts:
+                read = self._with_prometheus(read)
         except SourceError as exc:
             log.info("reading %d vhost(s) again failed (%s); reading everything", len(vhosts), exc)
             return False
@@ -403,12 +401,12 @@ class ManagementPoller:
         return self._with_prometheus_rates(with_prometheus_figures(snapshot, scrape), scrape)
 
     def _with_prometheus_rates(self, read: BrokerSnapshot, scrape: Scrape | None) -> BrokerSnapshot:
-        """A statistics-off read with rates from this scrape's counters (None: a vhost read again,
-        which takes the last rates), where they are this cluster's."""
+        """A statistics-off read with rates from this scrape's counters, where they are this
+        cluster's (a scrape too soon for new rates: the last ones)."""
         if scrape is not None and scrape.nodes and scrape.of_cluster(read.broker.get("cluster_name")):
             self._meter.rates(scrape, queue_keys(read), exchange_keys(read))
-        elif scrape is not None:
-            self._meter = RateMeter()  # no answer, or another cluster's: no rates, and none from before
+        else:
+            self._meter = RateMeter()  # no answer, another cluster's, or none asked: no rates at all
         latest = self._meter.latest
         return with_figures(read, latest) if latest is not None else read
 

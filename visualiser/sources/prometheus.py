@@ -13,7 +13,7 @@ with management statistics on or off. Each node counts what its own channels did
 nodes' counters are added up; rates are their change between two scrapes (figures.py).
 
 The text format is parsed here (a few dozen lines) rather than with a client library:
-only samples of four metric names are read, with label values unescaped as the format
+only the samples of the metrics named below are read, with label values unescaped as the format
 defines (``\\\\``, ``\\"``, ``\\n``), because queue names may hold any character.
 """
 
@@ -184,14 +184,19 @@ def parse_counters(text: str) -> Counters | None:
 def _counts(found: list[tuple[str, str, str]]) -> Iterator[tuple[str, str, float]]:
     """The positive counts: most counters of most queues are 0, and a missing one counts as 0."""
     for first, second, value_text in found:
-        if value_text == "0":
-            continue
-        try:
-            value = float(value_text)
-        except ValueError:
-            continue
-        if value > 0 and value != float("inf"):
+        value = _positive(value_text)
+        if value is not None:
             yield first, second, value
+
+
+def _positive(value_text: str) -> float | None:
+    if value_text == "0":
+        return None
+    try:
+        value = float(value_text)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
 
 
 def _routed_counts(text: str) -> Iterator[tuple[str, str, str, float]]:
@@ -209,7 +214,8 @@ def _routed_counts(text: str) -> Iterator[tuple[str, str, str, float]]:
             if {"vhost", "exchange", "queue"} <= labels.keys()
         ]
     for vhost, exchange, queue, value_text in found:
-        for _, _, value in _counts([(vhost, exchange, value_text)]):
+        value = _positive(value_text)
+        if value is not None:
             yield vhost, exchange, queue, value
 
 
@@ -244,7 +250,7 @@ def _plain_lines(plain: re.Pattern[str], text: str, metric: str) -> list[Any] | 
     """Every line of one metric matched by ``plain``, or None if some line is written otherwise.
 
     RabbitMQ writes a metric's lines together, so only the stretch from its first line to its
-    last is searched: a scrape with message counters is 5 MB a 1,000 busy queues, and a search
+    last is searched: with message counters a scrape is about 1 kB a busy queue, and a search
     of the whole text for each of its dozen metrics cost more than reading the lines found."""
     start = text.find("\n" + metric + "{")
     if start < 0:
